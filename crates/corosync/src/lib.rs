@@ -1,0 +1,1 @@
+//! ccfs-corosync (being written).

@@ -1,0 +1,1 @@
+//! ccfs-dfsm (being written).

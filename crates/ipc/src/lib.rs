@@ -1,0 +1,1 @@
+//! ccfs-ipc (being written).

@@ -1,0 +1,1 @@
+//! ccfs-proto (being written).

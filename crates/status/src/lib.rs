@@ -1,0 +1,1 @@
+//! ccfs-status (being written).
