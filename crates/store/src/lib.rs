@@ -1,0 +1,1 @@
+//! ccfs-store (being written).
