@@ -10,3 +10,8 @@ pub mod store;
 pub use entry::{Entry, Inode, Kind, NodeId, Stamp, Version, ROOT};
 pub use error::{Error, Result};
 pub use store::{Batch, Root, Row, Store, StoreError, VERSION_ROW_NAME};
+
+// Written by the store work: an in-memory Store, and the one test suite
+// that every Store implementation must pass.
+pub mod conformance;
+pub mod mem_store;

@@ -1,0 +1,1 @@
+//! ccfs-testnet (being written).
