@@ -76,7 +76,10 @@ impl ChangeCounters {
     }
 
     pub fn get(&self, path: &str) -> Option<u64> {
-        WATCHED.iter().position(|w| *w == path).map(|i| self.counts[i])
+        WATCHED
+            .iter()
+            .position(|w| *w == path)
+            .map(|i| self.counts[i])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {

@@ -31,16 +31,16 @@ impl Error {
     /// The positive errno a FUSE or IPC reply carries for this error.
     pub fn errno(&self) -> i32 {
         match self {
-            Error::NotFound => 2,      // ENOENT
-            Error::NotDir => 20,       // ENOTDIR
-            Error::IsDir => 21,        // EISDIR
-            Error::Exists => 17,       // EEXIST
-            Error::Access => 13,       // EACCES
-            Error::NotEmpty => 39,     // ENOTEMPTY
-            Error::FileTooBig => 27,   // EFBIG
-            Error::NoSpace(_) => 28,   // ENOSPC
-            Error::ErrorMode => 5,     // EIO
-            Error::Invalid => 22,      // EINVAL
+            Error::NotFound => 2,    // ENOENT
+            Error::NotDir => 20,     // ENOTDIR
+            Error::IsDir => 21,      // EISDIR
+            Error::Exists => 17,     // EEXIST
+            Error::Access => 13,     // EACCES
+            Error::NotEmpty => 39,   // ENOTEMPTY
+            Error::FileTooBig => 27, // EFBIG
+            Error::NoSpace(_) => 28, // ENOSPC
+            Error::ErrorMode => 5,   // EIO
+            Error::Invalid => 22,    // EINVAL
         }
     }
 }

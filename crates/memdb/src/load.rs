@@ -56,11 +56,19 @@ fn entry_of(row: Row) -> Result<Entry, LoadError> {
     let code = row.kind as u64 as u8;
     let kind = match Kind::from_code(code) {
         Some(k) if i64::from(code) == row.kind => k,
-        _ => return Err(bad(inode, format!("'{}' has unknown type {}", row.name, row.kind))),
+        _ => {
+            return Err(bad(
+                inode,
+                format!("'{}' has unknown type {}", row.name, row.kind),
+            ))
+        }
     };
     let data = row.data.unwrap_or_default();
     if kind == Kind::Dir && !data.is_empty() {
-        return Err(bad(inode, format!("directory '{}' contains data", row.name)));
+        return Err(bad(
+            inode,
+            format!("directory '{}' contains data", row.name),
+        ));
     }
     Ok(Entry {
         inode,
@@ -80,9 +88,16 @@ fn load_tree(rows: Vec<Row>) -> Result<Loaded, LoadError> {
     for row in rows {
         if row.inode == 0 {
             if row.name != VERSION_ROW_NAME {
-                return Err(bad(0, format!("row 0 is named '{}', not '{VERSION_ROW_NAME}'", row.name)));
+                return Err(bad(
+                    0,
+                    format!("row 0 is named '{}', not '{VERSION_ROW_NAME}'", row.name),
+                ));
             }
-            version_row = Some((row.version as u64, row.writer as u64 as u32, row.mtime as u64 as u32));
+            version_row = Some((
+                row.version as u64,
+                row.writer as u64 as u32,
+                row.mtime as u64 as u32,
+            ));
             continue;
         }
         let e = entry_of(row)?;
@@ -103,9 +118,17 @@ fn load_tree(rows: Vec<Row>) -> Result<Loaded, LoadError> {
     for e in sorted {
         if e.parent != ROOT {
             match entries.get(&e.parent) {
-                None => return Err(bad(e.inode, format!("'{}': missing directory inode {}", e.name, e.parent))),
+                None => {
+                    return Err(bad(
+                        e.inode,
+                        format!("'{}': missing directory inode {}", e.name, e.parent),
+                    ))
+                }
                 Some(p) if p.kind != Kind::Dir => {
-                    return Err(bad(e.inode, format!("'{}': parent {} is not a directory", e.name, e.parent)));
+                    return Err(bad(
+                        e.inode,
+                        format!("'{}': parent {} is not a directory", e.name, e.parent),
+                    ));
                 }
                 Some(_) => {}
             }
@@ -114,7 +137,10 @@ fn load_tree(rows: Vec<Row>) -> Result<Loaded, LoadError> {
         if let Some(other) = siblings.insert(e.name.clone(), e.inode) {
             return Err(bad(
                 e.inode,
-                format!("duplicate name '{}' in directory {} (also inode {other})", e.name, e.parent),
+                format!(
+                    "duplicate name '{}' in directory {} (also inode {other})",
+                    e.name, e.parent
+                ),
             ));
         }
     }
@@ -147,7 +173,10 @@ fn check_reachable(t: &Loaded) -> Result<(), LoadError> {
     lost.sort_unstable();
     Err(LoadError {
         inode: lost.first().copied(),
-        reason: format!("{} entries are not reachable from the root (parent cycle)", t.entries.len() - reached),
+        reason: format!(
+            "{} entries are not reachable from the root (parent cycle)",
+            t.entries.len() - reached
+        ),
     })
 }
 
@@ -250,7 +279,10 @@ impl Memdb {
 
     pub(crate) fn rebuild_locks(&mut self) {
         let mut locks = Vec::new();
-        let lockdir = self.lookup("priv/lock").filter(|e| e.is_dir()).map(|e| e.inode);
+        let lockdir = self
+            .lookup("priv/lock")
+            .filter(|e| e.is_dir())
+            .map(|e| e.inode);
         if let Some(dir) = lockdir {
             for e in self.children(dir) {
                 if e.is_dir() {

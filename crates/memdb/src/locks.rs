@@ -17,7 +17,9 @@ impl LockTable {
     /// An unknown lock or a changed checksum restarts its clock.
     pub fn expired(&mut self, path: &str, csum: &[u8; 32], now: u64) -> bool {
         match self.seen.get_mut(path) {
-            Some((since, known)) if known == csum => now > *since && now - *since > LOCK_TIMEOUT_SECS,
+            Some((since, known)) if known == csum => {
+                now > *since && now - *since > LOCK_TIMEOUT_SECS
+            }
             Some(slot) => {
                 *slot = (now, *csum);
                 false

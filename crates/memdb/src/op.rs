@@ -8,14 +8,31 @@ use crate::tree::Memdb;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// A write (truncate off) or a truncate to `offset + data.len()`.
-    Write { path: String, offset: u64, data: Vec<u8>, truncate: bool },
-    Mkdir { path: String },
+    Write {
+        path: String,
+        offset: u64,
+        data: Vec<u8>,
+        truncate: bool,
+    },
+    Mkdir {
+        path: String,
+    },
     /// unlink and rmdir alike.
-    Delete { path: String },
-    Rename { from: String, to: String },
-    Create { path: String },
+    Delete {
+        path: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Create {
+        path: String,
+    },
     /// Set the mtime to `mtime`; the stamp's mtime is ignored.
-    Mtime { path: String, mtime: u32 },
+    Mtime {
+        path: String,
+        mtime: u32,
+    },
 }
 
 impl Op {

@@ -54,7 +54,11 @@ impl Memdb {
             siblings.insert(name.clone(), inode);
         }
         self.dirty.insert(inode);
-        self.changes.push(Change::Added { parent, name, inode });
+        self.changes.push(Change::Added {
+            parent,
+            name,
+            inode,
+        });
     }
 
     /// Take an entry out of its parent's listing (it stays in `entries`).
@@ -64,7 +68,11 @@ impl Memdb {
             if let Some(siblings) = self.children.get_mut(&parent) {
                 siblings.remove(&name);
             }
-            self.changes.push(Change::Removed { parent, name, inode });
+            self.changes.push(Change::Removed {
+                parent,
+                name,
+                inode,
+            });
         }
     }
 
@@ -108,13 +116,30 @@ impl Memdb {
 
     /// memdb.md §4.3: write (truncate off) or truncate to `offset +
     /// data.len()` (truncate on). Returns the byte count.
-    pub fn write(&mut self, path: &str, offset: u64, data: &[u8], truncate: bool, stamp: Stamp) -> Result<u32> {
+    pub fn write(
+        &mut self,
+        path: &str,
+        offset: u64,
+        data: &[u8],
+        truncate: bool,
+        stamp: Stamp,
+    ) -> Result<u32> {
         self.pwrite(path, offset, data, truncate, false, stamp)
     }
 
-    fn pwrite(&mut self, path: &str, offset: u64, data: &[u8], truncate: bool, create: bool, stamp: Stamp) -> Result<u32> {
+    fn pwrite(
+        &mut self,
+        path: &str,
+        offset: u64,
+        data: &[u8],
+        truncate: bool,
+        create: bool,
+        stamp: Stamp,
+    ) -> Result<u32> {
         self.check_writable()?;
-        let end = offset.checked_add(data.len() as u64).ok_or(Error::FileTooBig)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(Error::FileTooBig)?;
         if end > u64::from(self.limits.max_file_size) {
             return Err(Error::FileTooBig);
         }
@@ -127,14 +152,21 @@ impl Memdb {
                 return Err(Error::Exists);
             }
         }
-        let existing = self.child(parent, name).map(|e| (e.inode, e.kind, e.data.len()));
+        let existing = self
+            .child(parent, name)
+            .map(|e| (e.inode, e.kind, e.data.len()));
         match existing {
             Some((_, Kind::Dir, _)) => return Err(Error::NotDir),
             Some(_) if create => return Err(Error::Exists),
             None if !create => return Err(Error::NotFound),
             Some((inode, Kind::File, old_len)) => {
-                let new_len = if end > old_len || truncate { end } else { old_len };
-                if self.total_bytes - old_len as u64 + new_len as u64 > self.limits.max_total_bytes {
+                let new_len = if end > old_len || truncate {
+                    end
+                } else {
+                    old_len
+                };
+                if self.total_bytes - old_len as u64 + new_len as u64 > self.limits.max_total_bytes
+                {
                     return Err(Error::NoSpace("file system size limit"));
                 }
                 let version = self.bump(stamp);

@@ -139,10 +139,23 @@ mod tests {
 
     #[test]
     fn private_paths() {
-        for p in ["priv", "priv/x", "/priv/x", "nodes/a/priv", "nodes/a/priv/k", "nodes//priv"] {
+        for p in [
+            "priv",
+            "priv/x",
+            "/priv/x",
+            "nodes/a/priv",
+            "nodes/a/priv/k",
+            "nodes//priv",
+        ] {
             assert!(is_private(p), "{p}");
         }
-        for p in ["private", "nodes/a/privx", "nodes/a/b/priv", "x/priv", "nodes"] {
+        for p in [
+            "private",
+            "nodes/a/privx",
+            "nodes/a/b/priv",
+            "x/priv",
+            "nodes",
+        ] {
             assert!(!is_private(p), "{p}");
         }
     }
@@ -157,8 +170,14 @@ mod tests {
 
     #[test]
     fn vm_configs() {
-        assert_eq!(vm_config("nodes/n1/qemu-server/100.conf"), Some(("n1", GuestKind::Qemu, 100)));
-        assert_eq!(vm_config("nodes/a-b/lxc/4294967295.conf"), Some(("a-b", GuestKind::Lxc, u32::MAX)));
+        assert_eq!(
+            vm_config("nodes/n1/qemu-server/100.conf"),
+            Some(("n1", GuestKind::Qemu, 100))
+        );
+        assert_eq!(
+            vm_config("nodes/a-b/lxc/4294967295.conf"),
+            Some(("a-b", GuestKind::Lxc, u32::MAX))
+        );
         for p in [
             "nodes/n/qemu-server/0100.conf",
             "nodes/n/qemu-server/100.conf.tmp",

@@ -46,9 +46,19 @@ pub struct Statfs {
 /// kernel's dentry/attribute/page caches).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    Added { parent: Inode, name: String, inode: Inode },
-    Removed { parent: Inode, name: String, inode: Inode },
-    Modified { inode: Inode },
+    Added {
+        parent: Inode,
+        name: String,
+        inode: Inode,
+    },
+    Removed {
+        parent: Inode,
+        name: String,
+        inode: Inode,
+    },
+    Modified {
+        inode: Inode,
+    },
 }
 
 pub struct Memdb {
@@ -200,7 +210,9 @@ impl Memdb {
         if e.kind != Kind::File {
             return Err(Error::NotFound);
         }
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(e.data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(e.data.len());
         let end = start.saturating_add(size).min(e.data.len());
         Ok(&e.data[start..end])
     }

@@ -112,7 +112,10 @@ impl VmList {
     /// Replace the content with `found` (in tree order). The list is
     /// installed and its version bumped even when a VMID repeats; the first
     /// occurrence stays and the duplicate is reported, as C does.
-    pub(crate) fn rebuild(&mut self, found: Vec<(u32, String, GuestKind)>) -> Result<(), DuplicateVmid> {
+    pub(crate) fn rebuild(
+        &mut self,
+        found: Vec<(u32, String, GuestKind)>,
+    ) -> Result<(), DuplicateVmid> {
         self.vms.clear();
         let mut duplicate = None;
         for (vmid, node, kind) in found {
