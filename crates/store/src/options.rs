@@ -1,0 +1,71 @@
+//! How a [`crate::SqliteStore`] sets up its database.
+//!
+//! The defaults are tuned for low disk wear (see the crate docs and
+//! `examples/wear.rs`); [`StoreOptions::pmxcfs`] reproduces what the C
+//! daemon does (memdb.md §6.1) and serves as the baseline of the bench.
+
+use std::time::Duration;
+
+/// How a row that already exists is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowWrite {
+    /// `INSERT OR REPLACE` of the whole row, as C does (memdb.md §6.3).
+    InsertOrReplace,
+    /// `UPDATE` of the existing row, `INSERT` only when there is none.
+    /// Same result; SQLite can then rewrite a row of unchanged size in
+    /// place and skip pages whose bytes did not change.
+    UpdateInPlace,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Page size of a database this store creates. C uses SQLite's
+    /// default (4096). Smaller pages mean fewer bytes per changed row.
+    pub page_size: u32,
+    /// Rewrite an existing database whose page size differs from
+    /// `page_size` (once, at open, with `VACUUM`; atomic). If another
+    /// process holds the database the conversion is skipped.
+    pub convert_page_size: bool,
+    /// WAL size, in pages, at which SQLite copies the WAL back into the
+    /// database (`PRAGMA wal_autocheckpoint`; SQLite's default is 1000).
+    pub wal_autocheckpoint: u32,
+    /// Size the WAL file is truncated to after a checkpoint
+    /// (`PRAGMA journal_size_limit`), so that one huge transaction does not
+    /// leave a huge file behind. `None` keeps SQLite's default (no limit).
+    pub journal_size_limit: Option<u64>,
+    /// How long to wait for another connection's lock (C: 10 s).
+    pub busy_timeout: Duration,
+    pub row_write: RowWrite,
+    /// Run `PRAGMA quick_check` at open, so a damaged file is refused
+    /// before anything is written into it.
+    pub check_on_open: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            page_size: 1024,
+            convert_page_size: true,
+            wal_autocheckpoint: 4000,
+            journal_size_limit: Some(8 << 20),
+            busy_timeout: Duration::from_secs(10),
+            row_write: RowWrite::UpdateInPlace,
+            check_on_open: true,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Exactly the settings of C pmxcfs (memdb.md §6.1, §6.3).
+    pub fn pmxcfs() -> StoreOptions {
+        StoreOptions {
+            page_size: 4096,
+            convert_page_size: false,
+            wal_autocheckpoint: 1000,
+            journal_size_limit: None,
+            busy_timeout: Duration::from_secs(10),
+            row_write: RowWrite::InsertOrReplace,
+            check_on_open: false,
+        }
+    }
+}
