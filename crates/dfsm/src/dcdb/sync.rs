@@ -1,0 +1,220 @@
+//! State exchange of the dcdb group (dcdb.md §6): the index as state,
+//! leader choice, the leader's updates and the follower's commit.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use ccfs_memdb::mem_store::version_row;
+use ccfs_memdb::{index, row_of, Entry, Kind, Root, Row, ROOT};
+use ccfs_proto::dcdb::UpdateInode;
+use ccfs_proto::index::Index;
+use ccfs_proto::MessageType;
+
+use super::apply::Dcdb;
+use crate::app::{Application, Ctx, MemberState, Outbox, Status};
+use crate::types::{Action, Member, Purpose};
+
+/// `dcdb_select_leader` (dcdb.md §6.3): highest version, then latest root
+/// mtime, then the first in (nodeid, pid) order.
+pub(crate) fn select_leader(indexes: &[Index]) -> usize {
+    let mut best = 0;
+    for (i, idx) in indexes.iter().enumerate().skip(1) {
+        let b = &indexes[best];
+        if idx.version > b.version || (idx.version == b.version && idx.mtime > b.mtime) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Inodes of `leader` whose (inode, digest) the slave lacks (§6.4 step 1).
+pub(crate) fn differing(leader: &Index, slave: &Index, into: &mut BTreeSet<u64>) {
+    let mut j = 0;
+    for le in &leader.entries {
+        while j < slave.entries.len() && slave.entries[j].inode < le.inode {
+            j += 1;
+        }
+        if slave.entries.get(j) != Some(le) {
+            into.insert(le.inode);
+        }
+    }
+}
+
+fn update_of(e: &Entry) -> UpdateInode {
+    UpdateInode {
+        parent: e.parent,
+        inode: e.inode,
+        version: e.version,
+        writer: e.writer,
+        mtime: e.mtime,
+        kind: e.kind.code(),
+        name: e.name.as_bytes().to_vec(),
+        data: if e.kind == Kind::File {
+            e.data.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn entry_of(u: UpdateInode) -> Option<Entry> {
+    Some(Entry {
+        inode: u.inode,
+        parent: u.parent,
+        version: u.version,
+        writer: u.writer,
+        mtime: u.mtime,
+        kind: Kind::from_code(u.kind)?,
+        name: String::from_utf8(u.name).ok()?,
+        data: u.data,
+    })
+}
+
+impl Dcdb<'_> {
+    /// `bdb_backend_commit_update` (dcdb.md §6.6): the own entries the
+    /// leader still has, overwritten by the updates, must encode to exactly
+    /// the leader's index; only then is the tree replaced.
+    fn commit_updates(&mut self, out: &mut Outbox) -> Status {
+        let Some(leader_bytes) = self.sync.leader_index.take() else {
+            return Status::Fatal;
+        };
+        let Ok(leader) = Index::decode(&leader_bytes) else {
+            return Status::Fatal;
+        };
+        let keep: HashSet<u64> = leader.entries.iter().map(|e| e.inode).collect();
+        let mut entries: BTreeMap<u64, Entry> = self
+            .db
+            .sorted()
+            .into_iter()
+            .filter(|e| keep.contains(&e.inode))
+            .map(|e| (e.inode, e.clone()))
+            .collect();
+        for u in std::mem::take(&mut self.sync.updates) {
+            let Some(e) = entry_of(u) else {
+                return Status::Fatal;
+            };
+            entries.insert(e.inode, e);
+        }
+        let sorted: Vec<&Entry> = entries.values().collect();
+        if sorted.first().map(|e| e.inode) != Some(ROOT)
+            || index::encode_index(&sorted) != leader_bytes
+        {
+            // C rolls back and sets the sticky error flag.
+            self.db.enter_error_mode();
+            return Status::Fatal;
+        }
+        let root = Root {
+            version: sorted[0].version,
+            writer: sorted[0].writer,
+            mtime: sorted[0].mtime,
+        };
+        let rows: Vec<Row> = sorted.iter().skip(1).map(|e| row_of(e)).collect();
+        let mut with_root = rows.clone();
+        with_root.push(version_row(root));
+        if self.db.replace_all(with_root).is_err() {
+            self.db.enter_error_mode();
+            return Status::Fatal;
+        }
+        // replace_all leaves nothing dirty; the store is rewritten whole.
+        let _ = self.db.take_batch();
+        out.push(Action::Resynced { rows, root });
+        out.push(Action::CorosyncConf { reload: false });
+        if self.db.is_error_mode() {
+            // Duplicate VMID after the reload (dcdb.md §6.6 step 6).
+            return Status::Fatal;
+        }
+        Status::Continue
+    }
+}
+
+impl Application for Dcdb<'_> {
+    fn protocol_version(&self) -> u32 {
+        super::DCDB_PROTOCOL_VERSION
+    }
+
+    fn deliver(
+        &mut self,
+        out: &mut Outbox,
+        ctx: &Ctx,
+        sender: Member,
+        subtype: u16,
+        time: u32,
+        payload: &[u8],
+    ) -> (Status, i32) {
+        self.deliver_dcdb(out, ctx, sender, subtype, time, payload)
+    }
+
+    fn get_state(&mut self, _ctx: &Ctx) -> Vec<u8> {
+        self.db.encode_index()
+    }
+
+    fn process_state_update(
+        &mut self,
+        out: &mut Outbox,
+        ctx: &Ctx,
+        states: &[MemberState<'_>],
+    ) -> Result<Vec<bool>, Status> {
+        let mut indexes = Vec::with_capacity(states.len());
+        for s in states {
+            indexes.push(Index::decode(s.state).map_err(|_| Status::Fatal)?);
+        }
+        if indexes.is_empty() {
+            return Err(Status::Fatal);
+        }
+        let leader = select_leader(&indexes);
+        let leader_state = states[leader].state;
+        let synced: Vec<bool> = states.iter().map(|s| s.state == leader_state).collect();
+        if states[leader].member == ctx.me {
+            let mut send = BTreeSet::new();
+            for (idx, _) in indexes.iter().zip(&synced).filter(|(_, s)| !**s) {
+                differing(&indexes[leader], idx, &mut send);
+            }
+            for inode in send {
+                if let Some(e) = self.db.get(inode) {
+                    out.send_state(
+                        MessageType::Update,
+                        update_of(e).encode(),
+                        Purpose::BestEffort,
+                    );
+                }
+            }
+            out.send_state(MessageType::UpdateComplete, Vec::new(), Purpose::Protocol);
+        } else {
+            self.sync.leader_index = Some(leader_state.to_vec());
+            self.sync.updates.clear();
+        }
+        Ok(synced)
+    }
+
+    fn process_update(
+        &mut self,
+        _out: &mut Outbox,
+        _ctx: &Ctx,
+        _sender: Member,
+        payload: &[u8],
+    ) -> Status {
+        match UpdateInode::decode(payload) {
+            Ok(u) => {
+                self.sync.updates.push(u);
+                Status::Continue
+            }
+            Err(_) => Status::Fatal,
+        }
+    }
+
+    fn commit(&mut self, out: &mut Outbox, _ctx: &Ctx) -> Status {
+        self.commit_updates(out)
+    }
+
+    fn cleanup(&mut self) {
+        self.sync.leader_index = None;
+        self.sync.updates.clear();
+    }
+
+    fn has_checksum(&self) -> bool {
+        true
+    }
+
+    fn checksum(&mut self, _ctx: &Ctx) -> Option<[u8; 32]> {
+        Some(self.db.checksum())
+    }
+}
