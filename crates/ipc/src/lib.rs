@@ -1,1 +1,26 @@
-//! ccfs-ipc (being written).
+//! ccfs-ipc: the local IPC service `pve2` that Proxmox's Perl tools
+//! (`PVE::IPCC`, a libqb client) use to read configuration and status
+//! (spec: ipc.md).
+//!
+//! Layout: [`frame`] and [`request`] are the byte codecs, [`access`] the
+//! credential and path rules, [`guest_props`] the config scanner of ops
+//! 11/13, [`dispatch`] one request → one response, [`ring`] the libqb
+//! shared-memory ring, [`socket`] the setup socket, `connection` one client,
+//! [`server`] the service. The daemon implements [`Backend`].
+
+pub mod access;
+pub mod backend;
+mod connection;
+pub mod dispatch;
+pub mod errno;
+pub mod frame;
+pub mod guest_props;
+pub mod request;
+pub mod ring;
+pub mod server;
+pub mod socket;
+
+pub use access::{group_gid, Access, Credentials};
+pub use backend::{Backend, ClusterLogMsg, GuestConfig};
+pub use errno::Errno;
+pub use server::{Config, Server, ServerError};
