@@ -1,0 +1,252 @@
+//! Start-up and shutdown of the daemon, in C pmxcfs's order (fuse.md §1.2,
+//! §1.3): checks, umask, run dir, lock, database, mount, fork, serve,
+//! teardown.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use ccfs_memdb::{Limits, LoadError, Memdb, Store, StoreError};
+use ccfs_status::Status;
+use ccfs_store::{SqliteStore, StoreOptions};
+use thiserror::Error;
+
+use crate::cli::Options;
+use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
+use crate::host::{self, HostError};
+use crate::logging::DebugSwitch;
+use crate::node::{unix_now, Node};
+use crate::process::{self, Forked, InstanceLock, ProcessError, Readiness};
+use crate::quorum::Quorum;
+use crate::signals::{self, ShutdownSignals};
+use crate::status_files::StatusFiles;
+
+/// FUSE request threads (each with its own /dev/fuse clone).
+const FUSE_THREADS: usize = 4;
+/// C retries the instance lock once a second, 10 times.
+const LOCK_RETRIES: u32 = 10;
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("unable to open database '{path}': {source}")]
+    Store { path: String, source: StoreError },
+    #[error("unable to load database '{path}': {source}")]
+    Load { path: String, source: LoadError },
+    #[error(
+        "the database contains corosync.conf (cluster mode), which this ccfs build \
+         does not implement yet; start with -l to run in local mode"
+    )]
+    ClusterModeNotBuilt,
+    #[error("fuse mount of '{path}' failed: {source}")]
+    Mount {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("unable to start thread: {0}")]
+    Thread(std::io::Error),
+    #[error("file system loop ended with an error: {0}")]
+    Loop(std::io::Error),
+}
+
+/// What the process should do after [`run`].
+pub enum Exit {
+    /// The daemon ran and shut down cleanly.
+    Done,
+    /// The parent of a daemonised child: the child is up (true) or died.
+    Parent(bool),
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+pub fn run(opts: Options, debug: DebugSwitch) -> Result<Exit, DaemonError> {
+    // fuse.md §1.2 steps 1–2.
+    let nodename = match &opts.nodename {
+        Some(n) => n.clone(),
+        None => host::nodename_from_uname()?,
+    };
+    host::check_nodename(&nodename)?;
+    let node_ip = match &opts.node_ip {
+        Some(ip) => host::parse_node_ip(ip)?,
+        None => host::resolve_node_ip(&nodename)?,
+    };
+    let gid = host::group_gid(&opts.www_data_group)?;
+
+    // Step 3.
+    // SAFETY: umask only changes the process's file mode mask.
+    unsafe { libc::umask(0o027) };
+
+    // Step 12, moved before anything that could start a thread: the child
+    // does all the work and reports readiness through the pipe.
+    let readiness = if opts.foreground {
+        None
+    } else {
+        match process::fork_with_pipe()? {
+            Forked::Parent(parent) => {
+                let child = parent.child;
+                let up = parent.wait_ready();
+                if up {
+                    process::write_pid_file(&opts.pid_file, child)?;
+                }
+                return Ok(Exit::Parent(up));
+            }
+            Forked::Child(r) => Some(r),
+        }
+    };
+    serve(&opts, debug, &nodename, node_ip, gid, readiness)?;
+    Ok(Exit::Done)
+}
+
+fn open_tree(opts: &Options) -> Result<(Memdb, SqliteStore), DaemonError> {
+    let path = display(&opts.db);
+    let mut store = SqliteStore::open(&opts.db, &StoreOptions::default()).map_err(|source| {
+        DaemonError::Store {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    let rows = store.load().map_err(|source| DaemonError::Store {
+        path: path.clone(),
+        source,
+    })?;
+    let mut limits = Limits::default();
+    if let Some(b) = opts.max_fs_bytes {
+        limits.max_total_bytes = b;
+    }
+    if let Some(n) = opts.max_entries {
+        limits.max_entries = n;
+    }
+    let mut db =
+        Memdb::from_rows(rows, limits, unix_now() as u32).map_err(|source| DaemonError::Load {
+            path: path.clone(),
+            source,
+        })?;
+    for w in db.load_warnings() {
+        tracing::warn!("database {path}: {w}");
+    }
+    // A fresh database gets its __version__ row now.
+    let batch = db.take_batch();
+    if !batch.is_empty() {
+        store
+            .commit(&batch)
+            .map_err(|source| DaemonError::Store { path, source })?;
+    }
+    let _ = db.take_changes();
+    Ok((db, store))
+}
+
+fn serve(
+    opts: &Options,
+    debug: DebugSwitch,
+    nodename: &str,
+    node_ip: std::net::IpAddr,
+    gid: u32,
+    readiness: Option<Readiness>,
+) -> Result<(), DaemonError> {
+    process::make_dir(&opts.run_dir, Some(gid))?;
+    let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
+
+    let db_existed = opts.db.exists();
+    let (db, store) = open_tree(opts)?;
+    // Step 8. Cluster mode is not built yet: refuse rather than pretend.
+    let cluster_conf = db.lookup("corosync.conf").is_some()
+        || (!db_existed && std::fs::metadata(&opts.corosync_conf).is_ok());
+    if cluster_conf && !opts.local {
+        return Err(DaemonError::ClusterModeNotBuilt);
+    }
+    tracing::info!(
+        "local mode: node '{nodename}' ({node_ip}), database {}",
+        opts.db.display()
+    );
+
+    let starttime = unix_now() as u32;
+    let status = Arc::new(Mutex::new(Status::new(
+        nodename,
+        starttime,
+        std::process::id(),
+    )));
+    let node = Arc::new(Node::new(db, Box::new(store), Quorum::always()));
+    let fs = CcfsFs::new(
+        node.clone(),
+        FsConfig {
+            nodename: nodename.to_string(),
+            www_data_gid: gid,
+        },
+        Arc::new(StatusFiles::new(status)),
+        debug,
+    );
+
+    // Steps 10–11.
+    process::clear_dead_mount(&opts.mount);
+    let _ = std::fs::create_dir(&opts.mount);
+    // Every thread started from here on inherits the blocked signals; one
+    // thread waits for them.
+    let signals = ShutdownSignals::block().map_err(DaemonError::Thread)?;
+    let mut session =
+        fuser::Session::new(fs, &opts.mount, &mount_config(FUSE_THREADS)).map_err(|source| {
+            DaemonError::Mount {
+                path: display(&opts.mount),
+                source,
+            }
+        })?;
+
+    let (tx, rx) = mpsc::channel();
+    node.set_invalidation_sink(tx);
+    spawn_invalidator(session.notifier(), rx).map_err(DaemonError::Thread)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flusher = spawn_flusher(node.clone(), stop.clone()).map_err(DaemonError::Thread)?;
+    signals::spawn_waiter(signals, session.unmount_callable(), opts.mount.clone())
+        .map_err(DaemonError::Thread)?;
+
+    // Step 13.
+    process::remove_restart_flag(&opts.run_dir);
+    if opts.foreground {
+        process::write_pid_file(&opts.pid_file, std::process::id())?;
+    }
+    if let Some(r) = readiness {
+        r.signal();
+        process::detach_stdio();
+    }
+    tracing::info!("ccfs mounted at {}", opts.mount.display());
+
+    let result = session.run();
+
+    // fuse.md §1.3.
+    tracing::info!("teardown filesystem");
+    if let Err(e) = process::create_restart_flag(&opts.run_dir, gid) {
+        tracing::error!("{e}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = flusher.join();
+    if let Err(e) = node.flush() {
+        tracing::error!("final commit failed: {e}");
+    }
+    drop(node);
+    let _ = std::fs::remove_file(&opts.pid_file);
+    result.map_err(DaemonError::Loop)?;
+    tracing::info!("exit proxmox configuration filesystem (0)");
+    Ok(())
+}
+
+/// Commits deferred writes that have waited long enough.
+fn spawn_flusher(
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ccfs-flush".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if let Err(e) = node.flush_if_due() {
+                    tracing::error!("deferred commit failed: {e}");
+                }
+            }
+        })
+}

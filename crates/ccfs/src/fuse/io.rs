@@ -1,0 +1,146 @@
+//! open, read, write, flush, release, fsync (fuse.md §4.8–4.11,
+//! plugins.md §1, §2.6), with the kernel page cache used where allowed.
+
+use ccfs_memdb::Kind;
+use fuser::{Errno, FopenFlags};
+
+use super::errno_of;
+use super::handles::Handle;
+use super::ino::Target;
+use super::CcfsFs;
+use crate::node::{Durability, Origin};
+use crate::plugins::{parse_debug_write, Plugin};
+
+pub type R<T> = Result<T, Errno>;
+
+fn writes(flags: i32) -> bool {
+    flags & libc::O_ACCMODE != libc::O_RDONLY
+}
+
+impl CcfsFs {
+    /// Current text of a function file.
+    pub(super) fn function_content(&self, p: Plugin) -> Vec<u8> {
+        if p == Plugin::Debug {
+            return if self.debug.is_on() { b"1\n" } else { b"0\n" }.to_vec();
+        }
+        self.node.read(|db| self.renderer.render(p, db))
+    }
+
+    pub(super) fn do_open(&self, ino: u64, flags: i32) -> R<(u64, FopenFlags)> {
+        let truncate = flags & libc::O_TRUNC != 0;
+        match Target::from_ino(ino).ok_or(Errno::ENOENT)? {
+            Target::Plugin(p) if p.is_symlink() => Err(Errno::EACCES),
+            Target::Plugin(p) => {
+                // Function files open whatever the flags; O_TRUNC is the
+                // truncate of plugins.md §1 (no-op for .debug, else EIO).
+                if truncate && writes(flags) && !p.is_writable() {
+                    return Err(Errno::EIO);
+                }
+                let content = self.function_content(p);
+                let fh = self.handles.insert(Handle::Function { plugin: p, content });
+                Ok((fh, FopenFlags::FOPEN_DIRECT_IO))
+            }
+            Target::Tree(inode) => {
+                let (kind, path) = self
+                    .node
+                    .read(|db| Some((db.get(inode)?.kind, db.path_of(inode)?)))
+                    .ok_or(Errno::ENOENT)?;
+                if kind == Kind::Dir {
+                    return Err(Errno::EISDIR);
+                }
+                // Atomic O_TRUNC: the truncate is part of the open and, like
+                // the writes that follow, committed at flush/release.
+                if truncate && writes(flags) {
+                    self.node
+                        .write(Origin::Kernel, Durability::Deferred, &path, 0, &[], true)
+                        .map_err(|e| errno_of(&e))?;
+                }
+                let version = self
+                    .node
+                    .read(|db| db.get(inode).map(|e| e.version))
+                    .ok_or(Errno::ENOENT)?;
+                let mut open_flags = FopenFlags::empty();
+                {
+                    let mut seen = self
+                        .opened_versions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if seen.insert(inode, version) == Some(version) {
+                        open_flags |= FopenFlags::FOPEN_KEEP_CACHE;
+                    }
+                }
+                if !writes(flags) {
+                    // Nothing to commit on close: skip the flush round trip.
+                    open_flags |= FopenFlags::FOPEN_NOFLUSH;
+                }
+                Ok((0, open_flags))
+            }
+        }
+    }
+
+    pub(super) fn do_read(&self, ino: u64, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+        let window = |data: &[u8]| -> Vec<u8> {
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let end = start.saturating_add(size as usize).min(data.len());
+            data[start..end].to_vec()
+        };
+        match Target::from_ino(ino).ok_or(Errno::ENOENT)? {
+            Target::Plugin(_) => match self.handles.get(fh).as_deref() {
+                Some(Handle::Function { content, .. }) => Ok(window(content)),
+                _ => Err(Errno::EBADF),
+            },
+            Target::Tree(inode) => self.node.read(|db| match db.get(inode) {
+                Some(e) if e.kind == Kind::File => Ok(window(&e.data)),
+                Some(_) => Err(Errno::EISDIR),
+                None => Err(Errno::ENOENT),
+            }),
+        }
+    }
+
+    pub(super) fn do_write(&self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> R<u32> {
+        match Target::from_ino(ino).ok_or(Errno::ENOENT)? {
+            Target::Plugin(Plugin::Debug) => match parse_debug_write(offset, data) {
+                Some(on) => {
+                    self.debug.set(on);
+                    Ok(2)
+                }
+                None => Err(Errno::EIO),
+            },
+            Target::Plugin(_) => {
+                let _ = fh;
+                Err(Errno::EIO)
+            }
+            Target::Tree(inode) => {
+                let path = self.tree_path(inode)?;
+                self.node
+                    .write(
+                        Origin::Kernel,
+                        Durability::Deferred,
+                        &path,
+                        offset,
+                        data,
+                        false,
+                    )
+                    .map_err(|e| errno_of(&e))
+            }
+        }
+    }
+
+    /// flush/fsync/release of a handle that may have written: commit.
+    pub(super) fn do_commit(&self) -> R<()> {
+        self.node.flush().map_err(|e| errno_of(&e))
+    }
+
+    pub(super) fn do_release(&self, fh: u64, flags: i32) -> R<()> {
+        if fh != 0 {
+            self.handles.remove(fh);
+        }
+        if writes(flags) {
+            self.do_commit()
+        } else {
+            Ok(())
+        }
+    }
+}

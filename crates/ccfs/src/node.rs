@@ -1,0 +1,273 @@
+//! The node: the one writer path to the tree. Every front end (FUSE now,
+//! IPC later) modifies through these methods; they apply the change to
+//! memdb, persist it, and publish what changed for cache invalidation.
+//!
+//! Persistence policy (disk wear): data written through an open file handle
+//! is applied to memdb at once but committed to SQLite when that handle is
+//! flushed, fsynced or released, or by the flusher at most ~1 s later, so
+//! that many chunks become one transaction ([`Durability::Deferred`]).
+//! Every other modification commits before it returns. A failed commit puts
+//! memdb into error mode (memdb.md §8): EIO from then on.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ccfs_memdb::{Change, Inode, Memdb, NodeId, Stamp, Store};
+use thiserror::Error;
+
+use crate::quorum::Quorum;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum NodeError {
+    #[error(transparent)]
+    Tree(#[from] ccfs_memdb::Error),
+    /// fuse.md §6: every modification is refused without quorum.
+    #[error("not quorate")]
+    NotQuorate,
+    #[error("database commit failed: {0}")]
+    Commit(String),
+}
+
+impl NodeError {
+    /// The errno a client sees (fuse.md §4, §6).
+    pub fn errno(&self) -> i32 {
+        match self {
+            NodeError::Tree(e) => e.errno(),
+            NodeError::NotQuorate => libc::EACCES,
+            NodeError::Commit(_) => libc::EIO,
+        }
+    }
+}
+
+pub type NodeResult<T> = Result<T, NodeError>;
+
+/// When a modification must reach SQLite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the call returns.
+    Now,
+    /// At the next flush of the handle or by the flusher (~1 s).
+    Deferred,
+}
+
+/// Who asked for a change. The kernel already knows the direct effect of
+/// the FUSE operation it sent; everyone else's changes must invalidate the
+/// kernel's caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Kernel,
+    Other,
+}
+
+/// How long deferred data may stay uncommitted.
+pub const MAX_COMMIT_DELAY: Duration = Duration::from_secs(1);
+
+struct State {
+    db: Memdb,
+    store: Box<dyn Store>,
+    /// When the oldest uncommitted deferred change was made.
+    dirty_since: Option<Instant>,
+}
+
+pub struct Node {
+    state: Mutex<State>,
+    quorum: Quorum,
+    writer: NodeId,
+    invalidations: OnceLock<Mutex<Sender<Vec<Change>>>>,
+}
+
+/// Seconds since the epoch, as memdb stamps them.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// Local mode: writer 0 (memdb.md §3).
+    pub fn new(db: Memdb, store: Box<dyn Store>, quorum: Quorum) -> Node {
+        Node {
+            state: Mutex::new(State {
+                db,
+                store,
+                dirty_since: None,
+            }),
+            quorum,
+            writer: 0,
+            invalidations: OnceLock::new(),
+        }
+    }
+
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
+    /// Where changes made by others are sent (the FUSE notifier thread).
+    pub fn set_invalidation_sink(&self, tx: Sender<Vec<Change>>) {
+        let _ = self.invalidations.set(Mutex::new(tx));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves a consistent tree (memdb
+        // mutates only after its checks), so keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Read access to the tree.
+    pub fn read<R>(&self, f: impl FnOnce(&Memdb) -> R) -> R {
+        f(&self.lock().db)
+    }
+
+    fn stamp(&self, now: u64) -> Stamp {
+        Stamp {
+            writer: self.writer,
+            mtime: now as u32,
+        }
+    }
+
+    /// Run one modification: quorum check, apply, persist, publish.
+    fn modify<T>(
+        &self,
+        origin: Origin,
+        durability: Durability,
+        f: impl FnOnce(&mut Memdb, Stamp) -> ccfs_memdb::Result<T>,
+    ) -> NodeResult<T> {
+        if !self.quorum.is_quorate() {
+            return Err(NodeError::NotQuorate);
+        }
+        let now = unix_now();
+        let mut st = self.lock();
+        st.db.set_now(now);
+        let result = f(&mut st.db, self.stamp(now));
+        let changes = st.db.take_changes();
+        self.publish(origin, changes);
+        let value = result?;
+        match durability {
+            Durability::Now => Self::commit(&mut st)?,
+            Durability::Deferred => {
+                st.dirty_since.get_or_insert_with(Instant::now);
+            }
+        }
+        Ok(value)
+    }
+
+    fn publish(&self, origin: Origin, changes: Vec<Change>) {
+        if origin == Origin::Kernel || changes.is_empty() {
+            return;
+        }
+        if let Some(tx) = self.invalidations.get() {
+            let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = tx.send(changes);
+        }
+    }
+
+    /// Write everything pending in one transaction.
+    fn commit(st: &mut State) -> NodeResult<()> {
+        st.dirty_since = None;
+        let batch = st.db.take_batch();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = st.store.commit(&batch) {
+            tracing::error!(
+                "DATABASE COMMIT FAILED: {e}; the tree is now in error mode, \
+                 every modification fails with EIO until restart"
+            );
+            st.db.enter_error_mode();
+            return Err(NodeError::Commit(e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Commit deferred writes now (flush, fsync, release, shutdown).
+    pub fn flush(&self) -> NodeResult<()> {
+        let mut st = self.lock();
+        if st.dirty_since.is_none() {
+            return Ok(());
+        }
+        Self::commit(&mut st)
+    }
+
+    /// Commit deferred writes older than `MAX_COMMIT_DELAY` (flusher tick).
+    pub fn flush_if_due(&self) -> NodeResult<()> {
+        let mut st = self.lock();
+        match st.dirty_since {
+            Some(t) if t.elapsed() >= MAX_COMMIT_DELAY => Self::commit(&mut st),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        self.lock().dirty_since.is_some()
+    }
+
+    pub fn mkdir(&self, origin: Origin, path: &str) -> NodeResult<Inode> {
+        self.modify(origin, Durability::Now, |db, s| db.mkdir(path, s))
+    }
+
+    pub fn create(&self, origin: Origin, path: &str) -> NodeResult<Inode> {
+        self.modify(origin, Durability::Now, |db, s| db.create(path, s))
+    }
+
+    /// Write (or, with an empty `data` and `truncate`, set the size to
+    /// `offset`: memdb.md §4.3).
+    pub fn write(
+        &self,
+        origin: Origin,
+        durability: Durability,
+        path: &str,
+        offset: u64,
+        data: &[u8],
+        truncate: bool,
+    ) -> NodeResult<u32> {
+        self.modify(origin, durability, |db, s| {
+            db.write(path, offset, data, truncate, s)
+        })
+    }
+
+    pub fn set_mtime(&self, origin: Origin, path: &str, mtime: u32) -> NodeResult<()> {
+        self.modify(origin, Durability::Now, |db, s| {
+            db.set_mtime(
+                path,
+                Stamp {
+                    writer: s.writer,
+                    mtime,
+                },
+            )
+        })
+    }
+
+    pub fn rename(&self, origin: Origin, from: &str, to: &str) -> NodeResult<()> {
+        self.modify(origin, Durability::Now, |db, s| db.rename(from, to, s))
+    }
+
+    pub fn delete(&self, origin: Origin, path: &str) -> NodeResult<()> {
+        self.modify(origin, Durability::Now, |db, s| db.delete(path, s))
+    }
+
+    /// utimens with mtime 0 on a lock directory (memdb.md §10.5, local
+    /// mode): delete the lock if this node's lock table says it expired,
+    /// otherwise a plain mtime-0 update (normally EACCES). Returns whether
+    /// the lock was deleted. The deletion is always published: the kernel
+    /// asked for a time change and does not know the entry is gone.
+    pub fn unlock_request(&self, path: &str) -> NodeResult<bool> {
+        let deleted = self.modify(Origin::Other, Durability::Now, |db, s| {
+            let inode = db.lookup(path).map(|e| e.inode);
+            let expired = match inode.and_then(|i| db.entry_csum(i)) {
+                Some(csum) => db.lock_expired(path, &csum),
+                None => false,
+            };
+            if expired {
+                db.delete(path, s).map(|()| true)
+            } else {
+                Ok(false)
+            }
+        })?;
+        if deleted {
+            return Ok(true);
+        }
+        self.set_mtime(Origin::Kernel, path, 0).map(|()| false)
+    }
+}
