@@ -86,6 +86,7 @@ impl Dcdb<'_> {
             writer: sender.nodeid,
             mtime: time,
         };
+        let mut corosync_conf = false;
         let result = if kind.is_fuse() {
             let Ok(msg) = FuseMessage::decode(payload) else {
                 return (Status::Fatal, REFUSED);
@@ -93,7 +94,11 @@ impl Dcdb<'_> {
             match op_of(kind, msg) {
                 // A path that is absent or not UTF-8 cannot name an entry.
                 None => -EINVAL,
-                Some(op) => self.apply_op(out, ctx, sender, &op, stamp),
+                Some(op) => {
+                    let (result, conf) = self.apply_op(&op, stamp);
+                    corosync_conf = conf;
+                    result
+                }
             }
         } else {
             let Ok(msg) = UnlockMessage::decode(payload) else {
@@ -103,20 +108,21 @@ impl Dcdb<'_> {
             0
         };
         self.persist(out);
+        if corosync_conf {
+            // Reload corosync only on the node whose writer made the change.
+            out.push(Action::CorosyncConf {
+                reload: sender == ctx.me,
+            });
+        }
         if self.db.is_error_mode() {
             return (Status::Error, result);
         }
         (Status::Continue, result)
     }
 
-    fn apply_op(
-        &mut self,
-        out: &mut Outbox,
-        ctx: &Ctx,
-        sender: Member,
-        op: &Op,
-        stamp: Stamp,
-    ) -> i32 {
+    /// Applies one operation; returns C's int result and whether
+    /// `corosync.conf` was written (dcdb.md §5 step 4, §10).
+    fn apply_op(&mut self, op: &Op, stamp: Stamp) -> (i32, bool) {
         match self.db.apply(op, stamp) {
             Ok(n) => {
                 let conf = match op {
@@ -124,14 +130,9 @@ impl Dcdb<'_> {
                     Op::Rename { to, .. } => to == COROSYNC_CONF,
                     _ => false,
                 };
-                if conf {
-                    out.push(Action::CorosyncConf {
-                        reload: sender == ctx.me,
-                    });
-                }
-                i32::try_from(n).unwrap_or(i32::MAX)
+                (i32::try_from(n).unwrap_or(i32::MAX), conf)
             }
-            Err(e) => -e.errno(),
+            Err(e) => (-e.errno(), false),
         }
     }
 
