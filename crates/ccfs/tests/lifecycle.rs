@@ -1,0 +1,232 @@
+//! Start, stop, restart (fuse.md §1.2–§1.3): persistence across restarts,
+//! the single-instance lock, daemonising, clean shutdown, and recovery from
+//! a dead mount left by a killed daemon.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn data_survives_a_restart() {
+    let mut n = Node::start();
+    n.mkdir_p("nodes/node1/qemu-server");
+    n.write("nodes/node1/qemu-server/100.conf", b"memory: 512\n");
+    n.write("storage.cfg", b"dir: local\n");
+    n.mkdir_p("priv/lock/held");
+    n.mkdir_p("empty-dir");
+    let big: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 13) as u8).collect();
+    n.write("big.bin", &big);
+    n.write("ext", b"ab");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(n.p("ext"))
+        .unwrap()
+        .set_len(6)
+        .unwrap();
+    n.write("zero", b"");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(n.p("zero"))
+        .unwrap()
+        .set_len(5)
+        .unwrap();
+    n.write("gone", b"x");
+    fs::remove_file(n.p("gone")).unwrap();
+    n.write("old-name", b"moved");
+    fs::rename(n.p("old-name"), n.p("new-name")).unwrap();
+    set_times(&n.p("storage.cfg"), 0, 1_600_000_000).unwrap();
+    let vmlist = n.read_string(".vmlist");
+
+    n.stop();
+    n.restart();
+
+    assert_eq!(n.read("nodes/node1/qemu-server/100.conf"), b"memory: 512\n");
+    assert_eq!(n.read("storage.cfg"), b"dir: local\n");
+    assert_eq!(
+        fs::metadata(n.p("storage.cfg")).unwrap().mtime(),
+        1_600_000_000
+    );
+    assert!(n.p("priv/lock/held").is_dir() && n.p("empty-dir").is_dir());
+    assert_eq!(n.read("big.bin"), big);
+    assert_eq!(n.read("ext"), b"ab\0\0\0\0");
+    assert_eq!(
+        n.read("zero"),
+        vec![0u8; 5],
+        "a zero-extended empty file keeps its zeros"
+    );
+    assert!(!n.p("gone").exists() && !n.p("old-name").exists());
+    assert_eq!(n.read("new-name"), b"moved");
+    let v = common::json::parse(&n.read_string(".vmlist")).unwrap();
+    assert_eq!(
+        v.at("ids").at("100").at("node").str(),
+        "node1",
+        "rebuilt: {vmlist}"
+    );
+}
+
+#[test]
+fn sigterm_unmounts_exits_zero_and_leaves_the_restart_flag() {
+    let mut n = Node::start();
+    let pid = n.pid();
+    let pidfile = fs::read_to_string(&n.work.pid_file).expect("pid file written with -f");
+    assert_eq!(
+        pidfile.trim().parse::<i32>().unwrap(),
+        pid,
+        "-f writes its own pid"
+    );
+    let st = n.stop().expect("our child");
+    assert!(st.success(), "exit status {st}");
+    assert!(!n.work.pid_file.exists(), "pid file removed at shutdown");
+    let flag = n.work.run_dir.join("cfs-restart-flag");
+    assert!(
+        flag.exists(),
+        "{} created at shutdown (ipc.md §2.6)",
+        flag.display()
+    );
+    // the flag is deleted again by the next start
+    n.restart();
+    assert!(!flag.exists(), "restart flag removed after a start");
+}
+
+#[test]
+fn second_daemon_on_the_same_database_fails_clearly() {
+    let mut n = Node::start();
+    n.write("keep", b"1");
+    let other_mount = n.work.root.join("mnt2");
+    fs::create_dir_all(&other_mount).unwrap();
+    let mut d = spawn(&mut n.work, &["-f", "-l"], &other_mount);
+    // C retries the lock for 10 s; allow 30 s in all
+    let start = Instant::now();
+    let status = loop {
+        if is_mounted(&other_mount) {
+            panic!("a second daemon mounted the same database");
+        }
+        match d.wait_exit(Duration::from_millis(200)) {
+            Ok(st) => break st.expect("our child"),
+            Err(()) if start.elapsed() < Duration::from_secs(30) => continue,
+            Err(()) => panic!("second daemon neither failed nor mounted in 30 s"),
+        }
+    };
+    assert!(!status.success(), "second daemon must fail, got {status}");
+    let log = d.log_text();
+    assert!(
+        log.to_lowercase().contains("lock"),
+        "the error must say the database/lock is taken; output:\n{log}"
+    );
+    drop(d);
+    assert_eq!(n.read("keep"), b"1", "the first daemon is unaffected");
+    assert!(is_mounted(&n.work.mount));
+}
+
+#[test]
+fn without_foreground_the_daemon_forks_and_writes_the_childs_pid() {
+    require_environment();
+    let mut w = Workdir::new();
+    let mount = w.mount.clone();
+    let mut parent = spawn(&mut w, &["-l"], &mount);
+    let parent_pid = parent.pid;
+    let st = parent
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|_| {
+            panic!(
+                "the parent did not exit within 15 s:\n{}",
+                parent.log_text()
+            )
+        })
+        .expect("our child");
+    assert!(
+        st.success(),
+        "parent exit status {st}:\n{}",
+        parent.log_text()
+    );
+    assert!(is_mounted(&mount), "mounted when the parent returns");
+    let pid: i32 = fs::read_to_string(&w.pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid file holds a number");
+    // the guard now owns the forked daemon: it stops exactly that pid
+    let child = Node {
+        daemon: None,
+        work: w,
+    };
+    let _guard = ForkedGuard {
+        pid,
+        mount: mount.clone(),
+    };
+    assert_ne!(pid, parent_pid, "the pid file holds the child's pid");
+    assert!(pid_alive(pid), "daemon {pid} is running");
+    fs::write(mount.join("f"), b"x").unwrap();
+    assert_eq!(fs::read(mount.join("f")).unwrap(), b"x");
+
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let start = Instant::now();
+    while (pid_alive(pid) || is_mounted(&mount)) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!pid_alive(pid), "daemon still alive 10 s after SIGTERM");
+    assert!(!is_mounted(&mount), "still mounted after SIGTERM");
+    assert!(!child.work.pid_file.exists(), "pid file removed");
+}
+
+/// Stops a daemon we did not spawn directly (it was forked by our child).
+struct ForkedGuard {
+    pid: i32,
+    mount: std::path::PathBuf,
+}
+
+impl Drop for ForkedGuard {
+    fn drop(&mut self) {
+        if pid_alive(self.pid) {
+            unsafe { libc::kill(self.pid, libc::SIGTERM) };
+            let start = Instant::now();
+            while pid_alive(self.pid) && start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if pid_alive(self.pid) {
+                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            }
+        }
+        if is_mounted(&self.mount) {
+            lazy_umount(&self.mount);
+        }
+    }
+}
+
+#[test]
+fn a_dead_mount_is_cleaned_up_by_the_next_start() {
+    let mut n = Node::start();
+    n.write("survivor", b"yes");
+    n.kill9();
+    assert!(is_mounted(&n.work.mount), "SIGKILL leaves the mount behind");
+    assert_errno(fs::metadata(n.p("survivor")), libc::ENOTCONN, "dead mount");
+    n.restart();
+    assert_eq!(n.read("survivor"), b"yes");
+    // exactly one live FUSE mount at that point
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let count = info
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some(n.work.mount.to_str().unwrap()))
+        .count();
+    assert_eq!(count, 1, "stale mount was removed, not stacked");
+}
+
+#[test]
+fn too_many_arguments_is_an_error() {
+    require_environment();
+    let w = Workdir::new();
+    let (st, out) = run_bounded(
+        Command::new(ccfs_bin())
+            .args(["-f", "-l"])
+            .args(w.args_for(&w.mount))
+            .arg("extra"),
+        Duration::from_secs(10),
+    );
+    let st = st.expect("exits");
+    assert!(!st.success(), "extra argument accepted: {out}");
+    assert!(!is_mounted(&w.mount));
+}
