@@ -55,6 +55,9 @@ pub fn listen(name: &str) -> io::Result<OwnedFd> {
             len,
         )
     })?;
+    // As libqb: connections inherit SO_PASSCRED, so the credentials of a
+    // client that writes before we accepted are attached too.
+    set_passcred(&fd, true)?;
     check(unsafe { libc::listen(fd.as_raw_fd(), 128) })?;
     Ok(fd)
 }
