@@ -180,16 +180,9 @@ impl Cluster {
         }
     }
 
-    fn log(
-        &mut self,
-        from: usize,
-        ident: &[u8],
-        tag: &[u8],
-        pid: u32,
-        pri: u8,
-        msg: &[u8],
-        t: u32,
-    ) {
+    /// `who` = (pid, time) of the logging client.
+    fn log(&mut self, from: usize, ident: &[u8], tag: &[u8], pri: u8, msg: &[u8], who: (u32, u32)) {
+        let (pid, t) = who;
         if let Some(p) = self.nodes[from].log(ident, tag, pid, pri, msg, t) {
             self.send(from, SUBTYPE_LOG, &p, u64::from(t));
         }
@@ -270,30 +263,27 @@ fn three_node_cluster_like_the_c_capture() {
         0,
         b"root@pam",
         b"vectortag",
-        ipc_pid,
         6,
         b"hello from ipc vectors",
-        t,
+        (ipc_pid, t),
     );
     c.log(
         0,
         b"root@pam",
         b"tag\"q",
-        ipc_pid,
         3,
         "say \"hi\" \x01 tab\tend \u{e4}".as_bytes(),
-        t,
+        (ipc_pid, t),
     );
     c.log(
         0,
         b"alice@pve",
         b"pvedaemon",
-        ipc_pid,
         4,
         b"message from alice",
-        t,
+        (ipc_pid, t),
     );
-    c.log(0, b"root@pam", b"long", ipc_pid, 5, &[b'L'; 5000], t);
+    c.log(0, b"root@pam", b"long", 5, &[b'L'; 5000], (ipc_pid, t));
 
     for (i, dir) in dirs.iter().enumerate() {
         assert_eq!(c.nodes[i].clinfo_version(), 6, "{dir}");

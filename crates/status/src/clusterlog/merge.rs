@@ -142,3 +142,153 @@ pub fn merge(logs: &[Option<&LogBuffer>]) -> Result<(LogBuffer, Dedup)> {
     }
     Ok((set.write(DEFAULT_SIZE), dedup))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::entry::{Entry, NewEntry};
+    use super::super::json::dump_json;
+    use super::*;
+
+    fn entry(node: &str, time: u32, uid: u32, msg_len: usize) -> Entry {
+        let msg = vec![b'm'; msg_len];
+        Entry::pack(
+            &NewEntry {
+                node: node.as_bytes(),
+                ident: b"root",
+                tag: b"t",
+                pid: 1,
+                time,
+                priority: 6,
+                msg: &msg,
+            },
+            uid,
+        )
+        .unwrap()
+    }
+
+    fn log_of(entries: &[Entry]) -> LogBuffer {
+        let mut b = LogBuffer::new(DEFAULT_SIZE);
+        for e in entries {
+            assert!(b.append(e.as_bytes()));
+        }
+        b
+    }
+
+    fn keys(b: &LogBuffer) -> Vec<(u32, u32)> {
+        b.walk(Walk::Dump)
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let e = b.entry_at(*p).unwrap();
+                (e.time(), e.uid())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn order_uses_truncated_digest_difference() {
+        let mut a = entry("a", 5, 1, 1).as_bytes().to_vec();
+        let mut b = a.clone();
+        // plain u64 order says a > b; the truncated C difference says a < b
+        a[16..24].copy_from_slice(&0x1_0000_0000u64.to_le_bytes());
+        b[16..24].copy_from_slice(&0x0_0000_0001u64.to_le_bytes());
+        let (va, vb) = (EntryView::parse(&a).unwrap(), EntryView::parse(&b).unwrap());
+        assert_eq!(c_order(&va, &vb), Ordering::Less);
+        assert_eq!(c_order(&vb, &va), Ordering::Greater);
+        // low 32 bits equal: C sees the digests as equal and compares uids
+        b[16..24].copy_from_slice(&0x2_0000_0000u64.to_le_bytes());
+        let vb = EntryView::parse(&b).unwrap();
+        assert_eq!(c_order(&va, &vb), Ordering::Equal);
+        // time differences wrap like C's int
+        let late = entry("a", 0x8000_0001, 1, 1);
+        let early = entry("a", 1, 1, 1);
+        assert_eq!(c_order(&late.view(), &early.view()), Ordering::Less);
+    }
+
+    #[test]
+    fn merge_interleaves_by_time_and_drops_duplicates() {
+        let a = log_of(&[entry("pve1", 100, 1, 5), entry("pve1", 300, 2, 5)]);
+        let b = log_of(&[
+            entry("pve2", 150, 1, 5),
+            entry("pve2", 250, 2, 5),
+            entry("pve1", 300, 2, 5), // same key as in a
+            entry("pve1", 300, 7, 5),
+        ]);
+        let (m, dedup) = merge(&[Some(&a), Some(&b), None]).unwrap();
+        assert_eq!(
+            keys(&m),
+            vec![(300, 7), (300, 2), (250, 2), (150, 1), (100, 1)]
+        );
+        let d = |n: &str| super::super::entry::fnv1a64(format!("{n}\0").as_bytes());
+        assert_eq!(dedup.newest(d("pve1")), Some((300, 7)));
+        assert_eq!(dedup.newest(d("pve2")), Some((250, 2)));
+    }
+
+    #[test]
+    fn clusterlog_md_section_9_scenario() {
+        use super::super::ClusterLog;
+        let mut a = ClusterLog::new();
+        assert!(a.insert(&entry("pve1", 100, 1, 3).view()));
+        assert!(a.insert(&entry("pve1", 300, 2, 3).view()));
+        assert!(!a.insert(&entry("pve1", 200, 3, 3).view()));
+        let b = log_of(&[
+            entry("pve2", 150, 1, 3),
+            entry("pve2", 250, 2, 3),
+            entry("pve1", 300, 9, 3),
+        ]);
+        let mut sent_a = a.clone();
+        let state_a = sent_a.state();
+        a.merge(&[&state_a, b.as_bytes()], 0).unwrap();
+        assert_eq!(keys(a.buffer()).len(), 5);
+        assert!(!a.insert(&entry("pve2", 240, 5, 3).view()));
+        assert!(a.insert(&entry("pve2", 260, 6, 3).view()));
+        // listed first although 300 is newer
+        let json = String::from_utf8(dump_json(a.buffer(), None, 1)).unwrap();
+        assert!(json.contains("\"uid\": 6, \"time\": 260"), "{json}");
+    }
+
+    #[test]
+    fn time_zero_entries_are_never_picked() {
+        let a = log_of(&[entry("pve1", 0, 1, 3)]);
+        let b = log_of(&[entry("pve2", 5, 1, 3)]);
+        let (m, _) = merge(&[Some(&a), Some(&b)]).unwrap();
+        assert_eq!(keys(&m), vec![(5, 1)]);
+    }
+
+    #[test]
+    fn merge_stops_at_the_size_limit() {
+        // 80 entries of 2048 bytes; the result ring could hold 63 of them,
+        // but C stops once 126968 bytes are in: 62 × 2048 = 126976
+        let a = log_of(
+            &(1..=40)
+                .map(|i| entry("pve1", 2 * i, i, 1987))
+                .collect::<Vec<_>>(),
+        );
+        let b = log_of(
+            &(1..=40)
+                .map(|i| entry("pve2", 2 * i - 1, i, 1987))
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(a.entry_at(a.cpos()).unwrap().size(), 2048);
+        let (m, _) = merge(&[Some(&a), Some(&b)]).unwrap();
+        let k = keys(&m);
+        assert_eq!(k.len(), 62);
+        assert_eq!(k[0].0, 80);
+        assert_eq!(k.last().unwrap().0, 19);
+    }
+
+    #[test]
+    fn sort_of_a_wrapped_ring_keeps_the_reachable_entries_in_time_order() {
+        let mut a = LogBuffer::new(DEFAULT_SIZE);
+        // more than fits: the ring wraps several times; times descend in
+        // insertion order so sorting really reorders
+        for i in 0..400u32 {
+            a.append(entry("pve1", 10_000 - i, i + 1, 900).as_bytes());
+        }
+        let reachable = a.walk(Walk::Sort).unwrap().len();
+        let s = sort(&a).unwrap();
+        let k = keys(&s);
+        assert_eq!(k.len(), reachable);
+        assert!(k.windows(2).all(|w| w[0].0 >= w[1].0));
+    }
+}
