@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rust_corosync::cpg as rc;
@@ -154,6 +154,7 @@ pub struct CpgGroup {
     joined: AtomicBool,
     nodeid: AtomicU32,
     pid: u32,
+    mcast_try_again: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,6 +177,7 @@ impl CpgGroup {
             joined: AtomicBool::new(false),
             nodeid: AtomicU32::new(0),
             pid: std::process::id(),
+            mcast_try_again: AtomicU64::new(0),
         })
     }
 
@@ -256,6 +258,12 @@ impl CpgGroup {
         self.pid
     }
 
+    /// How often `cpg_mcast_joined` answered `CS_ERR_TRY_AGAIN` (flow
+    /// control) so far; for figures and diagnostics.
+    pub fn mcast_try_again_count(&self) -> u64 {
+        self.mcast_try_again.load(Ordering::Relaxed)
+    }
+
     fn handle(&self, op: &'static str) -> Result<Arc<rc::Handle>, Error> {
         lock(&self.conn)
             .as_ref()
@@ -289,7 +297,11 @@ impl CpgGroup {
         let handle = self.handle("cpg_mcast_joined")?;
         let _send = lock(&self.send);
         retry_try_again("cpg_mcast_joined", Some(MCAST_ATTEMPTS), || {
-            rc::mcast_joined(&handle, rc::Guarantee::TypeAgreed, msg)
+            let r = rc::mcast_joined(&handle, rc::Guarantee::TypeAgreed, msg);
+            if r == Err(CsError::CsErrTryAgain) {
+                self.mcast_try_again.fetch_add(1, Ordering::Relaxed);
+            }
+            r
         })
     }
 

@@ -12,7 +12,11 @@
 //! cpg-lost <error> | quorum-lost <error> | cpg-rejoined ... | sent <text> | error <text>
 //! ```
 //!
-//! Commands on stdin, one per line: `send <text>`, `leave`, `join`, `quit`.
+//! Commands on stdin, one per line: `send <text>`, `sendbig <bytes>` (a
+//! byte pattern, delivered as `big:<len>:pattern-ok`), `burst <count>
+//! <bytes>` (messages `burst-<k>-…` padded to `bytes`, sent back to back;
+//! prints `burst-sent <count> <ms>`), `leave`, `join`, `quit`.
+//! cmap changes of the tracked keys print a new `cmap` line.
 //! Options: `--group NAME` (the NUL is appended unless `--no-nul`).
 //! After losing corosync it re-initialises every second, like pmxcfs's
 //! service restart job (shorter than its 5 s, to keep tests quick).
@@ -30,6 +34,17 @@ fn out(line: &str) {
     let _ = o.flush();
 }
 
+/// Messages longer than this are printed as `big:<len>:<pattern check>`.
+const BIG: usize = 200;
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+fn is_pattern(data: &[u8]) -> bool {
+    data.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8)
+}
+
 fn members(list: &[Member], with_reason: bool) -> String {
     list.iter()
         .map(|m| {
@@ -45,6 +60,15 @@ fn members(list: &[Member], with_reason: bool) -> String {
 
 fn print_event(ev: &CpgEvent) {
     match ev {
+        CpgEvent::Deliver { nodeid, pid, data } if data.len() > BIG => out(&format!(
+            "deliver {nodeid} {pid} big:{}:{}",
+            data.len(),
+            if is_pattern(data) {
+                "pattern-ok"
+            } else {
+                "pattern-bad"
+            }
+        )),
         CpgEvent::Deliver { nodeid, pid, data } => out(&format!(
             "deliver {nodeid} {pid} {}",
             String::from_utf8_lossy(data)
@@ -149,6 +173,27 @@ fn poll_readable(fds: &[RawFd], timeout: Duration) -> Vec<bool> {
     pfds.iter().map(|p| p.revents != 0).collect()
 }
 
+fn burst(cpg: &CpgGroup, args: &str) {
+    let mut it = args
+        .split_whitespace()
+        .map(|a| a.parse::<usize>().unwrap_or(0));
+    let (count, size) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    let start = Instant::now();
+    for k in 0..count {
+        let mut msg = format!("burst-{k}-").into_bytes();
+        msg.resize(size.max(msg.len()).min(BIG), b'.');
+        if let Err(e) = cpg.mcast(&msg) {
+            out(&format!("error send {e}"));
+            return;
+        }
+    }
+    out(&format!(
+        "burst-sent {count} {} try_again={}",
+        start.elapsed().as_millis(),
+        cpg.mcast_try_again_count()
+    ));
+}
+
 fn join(cpg: &CpgGroup) -> Result<(), Error> {
     cpg.initialize()?;
     out(&format!(
@@ -199,6 +244,9 @@ fn main() {
                     Err(e) => out(&format!("cpg-reinit-failed {e}")),
                 }
             }
+            if !cmap.is_connected() {
+                print_cmap(&cmap);
+            }
             if !quorum.is_connected() {
                 match quorum.initialize() {
                     Ok(_) => out("quorum-reinit"),
@@ -206,7 +254,11 @@ fn main() {
                 }
             }
         }
-        let fds = [cpg.fd().unwrap_or(-1), quorum.fd().unwrap_or(-1)];
+        let fds = [
+            cpg.fd().unwrap_or(-1),
+            quorum.fd().unwrap_or(-1),
+            cmap.fd().unwrap_or(-1),
+        ];
         let ready = poll_readable(&fds, Duration::from_millis(100));
         if ready[0] {
             let r = cpg.dispatch(Dispatch::All, &mut events);
@@ -229,6 +281,18 @@ fn main() {
                 out(&format!("quorum-lost {e}"));
             }
         }
+        if ready[2] {
+            // pmxcfs: re-read after a tracked change, otherwise finalize and
+            // re-initialise later (quorum.md §5).
+            match cmap.dispatch() {
+                Ok(true) => print_cmap(&cmap),
+                Ok(false) => cmap.finalize(),
+                Err(e) => {
+                    out(&format!("cmap-lost {e}"));
+                    cmap.finalize();
+                }
+            }
+        }
         while let Ok(cmd) = input.try_recv() {
             let Some(cmd) = cmd else {
                 return;
@@ -239,6 +303,14 @@ fn main() {
                     Ok(()) => out(&format!("sent {rest}")),
                     Err(e) => out(&format!("error send {e}")),
                 },
+                "sendbig" => {
+                    let len: usize = rest.trim().parse().unwrap_or(0);
+                    match cpg.mcast(&pattern(len)) {
+                        Ok(()) => out(&format!("sent big:{len}")),
+                        Err(e) => out(&format!("error send {e}")),
+                    }
+                }
+                "burst" => burst(&cpg, rest),
                 "leave" => {
                     want_joined = false;
                     match cpg.leave() {
