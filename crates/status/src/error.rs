@@ -37,6 +37,10 @@ pub enum Error {
     /// final NUL); C answers `ENOMEM` (ipc.md op 4).
     #[error("invalid value for {key}: {reason}")]
     BadValue { key: String, reason: &'static str },
+    /// An RRD key that names no known file layout (kvstore.md §7.2); C
+    /// logs "unknown/wrong key" and writes nothing.
+    #[error("RRD update: unknown or wrong key {0}")]
+    BadRrdKey(String),
     /// A kvstore message subtype other than UPDATE (1) and LOG (3)
     /// (kvstore.md §2): the dfsm result is `-EACCES`.
     #[error("unknown kvstore message subtype {0}")]

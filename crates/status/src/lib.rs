@@ -11,10 +11,12 @@ pub mod error;
 pub mod kvstore;
 pub mod render;
 pub mod rrd;
+pub mod rrd_file;
 mod status;
 
 pub use clusterlog::ClusterLog;
 pub use error::{Error, Result};
 pub use kvstore::{ClusterInfo, ClusterNode, KvStore};
 pub use rrd::{RrdSink, RrdTable};
+pub use rrd_file::{plan_update, RrdKind, RrdUpdate};
 pub use status::{SetOutcome, Status, DEFAULT_LOG_ENTRIES, MAX_STATUS_SIZE};

@@ -10,7 +10,9 @@ pub const CACHE_SECS: i64 = 2;
 
 /// Where accepted samples go to be written into RRD files (kvstore.md §7.2).
 /// Writing them (rrdcached / librrd) is not part of this crate: the daemon
-/// supplies an implementation; the default discards.
+/// supplies an implementation, which gets the file, its schema and the
+/// update argument from [`crate::rrd_file::plan_update`] (and logs its
+/// error for unknown keys, as C does). The default discards.
 pub trait RrdSink: Send {
     /// Called for every accepted sample, local or remote. `key` is without
     /// the `rrd/` prefix; `data` is the value as received, NUL included.

@@ -392,3 +392,50 @@ fn ip_changes_bump_clinfo_only_when_different() {
         "{\n\"nodename\": \"node1\",\n\"version\": 2\n}\n"
     );
 }
+
+type Samples = Vec<(String, Vec<u8>)>;
+
+#[derive(Clone, Default)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Samples>>);
+
+impl ccfs_status::RrdSink for Recorder {
+    fn update(&mut self, key: &str, data: &[u8]) {
+        self.0.lock().unwrap().push((key.to_owned(), data.to_vec()));
+    }
+}
+
+#[test]
+fn accepted_rrd_samples_reach_the_sink() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Status>();
+    let rec = Recorder::default();
+    let mut s = Status::new("node1", 100, 1);
+    s.set_rrd_sink(Box::new(rec.clone()));
+    s.set_cluster_info(ClusterInfo {
+        name: "c".into(),
+        config_version: 1,
+        nodes: vec![ClusterNode {
+            name: "node2".into(),
+            nodeid: 2,
+            votes: 1,
+        }],
+    });
+    s.set_status("rrd/pve2-node/node1", b"1:2:3\0", 100)
+        .result
+        .unwrap();
+    let _ = s.set_status("rrd/pve2-node/node1", b"no-nul", 100);
+    let upd = ccfs_status::kvstore::encode_update("rrd/pve2-storage/node2/local", b"100:1:2\0");
+    s.deliver(2, SUBTYPE_UPDATE, &upd, 101).unwrap();
+    s.deliver(7, SUBTYPE_UPDATE, &upd, 101).unwrap(); // not in the node list
+    let got = rec.0.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        vec![
+            ("pve2-node/node1".to_owned(), b"1:2:3\0".to_vec()),
+            ("pve2-storage/node2/local".to_owned(), b"100:1:2\0".to_vec()),
+        ]
+    );
+    let plan = ccfs_status::plan_update(&got[1].0, &got[1].1).unwrap();
+    assert_eq!(plan.path, "pve-storage-9.0/node2/local");
+    assert_eq!(plan.update, "100:1:2");
+}
