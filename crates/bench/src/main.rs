@@ -1,1 +1,228 @@
-fn main() {}
+//! ccfs-bench: figures of a mounted ccfs (or another FUSE daemon) in local
+//! mode, printed as JSON. Speed is measured here, never asserted in tests.
+//!
+//! ```text
+//! ccfs-bench --ccfs target/release/ccfs [--dir /var/tmp]
+//! ccfs-bench --mount /etc/pve -- pmxcfs -f -l     # any daemon command line
+//! ```
+
+mod daemon;
+
+use serde_json::{json, Value};
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// No single measurement runs longer than this; the count done is reported.
+const STEP_LIMIT: Duration = Duration::from_secs(15);
+
+struct Args {
+    ccfs: Option<PathBuf>,
+    dir: PathBuf,
+    mount: Option<PathBuf>,
+    command: Vec<String>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: ccfs-bench --ccfs PATH [--dir DISK_DIR]\n       ccfs-bench --mount DIR -- COMMAND [ARGS...]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        ccfs: None,
+        dir: PathBuf::from("/var/tmp"),
+        mount: None,
+        command: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--ccfs" => a.ccfs = Some(it.next().unwrap_or_else(|| usage()).into()),
+            "--dir" => a.dir = it.next().unwrap_or_else(|| usage()).into(),
+            "--mount" => a.mount = Some(it.next().unwrap_or_else(|| usage()).into()),
+            "--" => a.command = it.by_ref().collect(),
+            _ => usage(),
+        }
+    }
+    if a.ccfs.is_none() == a.command.is_empty() {
+        usage();
+    }
+    a
+}
+
+fn proc_field(pid: i32, file: &str, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn write_bytes(pid: i32) -> Option<u64> {
+    proc_field(pid, "io", "write_bytes:")
+}
+
+fn rss_kib(pid: i32) -> Option<u64> {
+    proc_field(pid, "status", "VmRSS:")
+}
+
+/// Runs `op` up to `n` times or until STEP_LIMIT; returns (done, seconds).
+fn timed(
+    n: usize,
+    mut op: impl FnMut(usize) -> std::io::Result<()>,
+) -> std::io::Result<(usize, f64)> {
+    let start = Instant::now();
+    let mut done = 0;
+    while done < n && start.elapsed() < STEP_LIMIT {
+        op(done)?;
+        done += 1;
+    }
+    Ok((done, start.elapsed().as_secs_f64()))
+}
+
+fn rate(done: usize, secs: f64) -> Value {
+    json!({ "count": done, "seconds": round(secs), "per_second": round(done as f64 / secs.max(1e-9)) })
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn measure(mount: &Path, pid: i32) -> std::io::Result<Value> {
+    let base = mount.join("ccfs-bench");
+    fs::create_dir(&base)?;
+    let mut out = serde_json::Map::new();
+
+    // creates of 512-byte files
+    let dir = base.join("create");
+    fs::create_dir(&dir)?;
+    let data512 = vec![b'c'; 512];
+    let (n, s) = timed(1000, |i| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(format!("f{i:04}")))?;
+        f.write_all(&data512)
+    })?;
+    out.insert("create_512B".into(), rate(n, s));
+
+    // overwrites of one file: open O_TRUNC, write 4 KiB, close
+    let file = base.join("overwrite.cfg");
+    fs::write(&file, b"")?;
+    let data4k = vec![b'o'; 4096];
+    let before = write_bytes(pid);
+    let (n, s) = timed(1000, |_| {
+        let mut f = OpenOptions::new().write(true).truncate(true).open(&file)?;
+        f.write_all(&data4k)
+    })?;
+    let right_after = write_bytes(pid);
+    // commits may be deferred: let them land before reading the counter
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = write_bytes(pid);
+    let mut o = rate(n, s);
+    if let (Some(b), Some(a), Some(z)) = (before, right_after, settled) {
+        o["disk_bytes_per_overwrite"] = json!(round((z - b) as f64 / n.max(1) as f64));
+        o["disk_bytes_per_overwrite_before_settling"] =
+            json!(round((a - b) as f64 / n.max(1) as f64));
+    }
+    out.insert("overwrite_4KiB".into(), o);
+
+    // open/read/close of a 4 KiB file
+    let mut buf = Vec::with_capacity(8192);
+    let (n, s) = timed(5000, |_| {
+        buf.clear();
+        fs::File::open(&file)?.read_to_end(&mut buf)?;
+        if buf.len() != 4096 {
+            return Err(std::io::Error::other(format!(
+                "read {} bytes, want 4096",
+                buf.len()
+            )));
+        }
+        Ok(())
+    })?;
+    out.insert("open_read_close_4KiB".into(), rate(n, s));
+
+    // readdir of the 1000-entry directory
+    let (n, s) = timed(300, |_| {
+        let count = fs::read_dir(&dir)?.count();
+        if count != 1000 {
+            return Err(std::io::Error::other(format!("{count} entries, want 1000")));
+        }
+        Ok(())
+    })?;
+    out.insert("readdir_1000_entries".into(), rate(n, s));
+
+    // memory: RSS before and after 10 000 files of 1 KiB
+    let rss_before = rss_kib(pid);
+    let many = base.join("many");
+    fs::create_dir(&many)?;
+    let data1k = vec![b'm'; 1024];
+    let mut made = 0;
+    for sub in 0..10 {
+        let d = many.join(format!("d{sub}"));
+        fs::create_dir(&d)?;
+        let (n, _) = timed(1000, |i| fs::write(d.join(format!("f{i:04}")), &data1k))?;
+        made += n;
+    }
+    out.insert(
+        "rss".into(),
+        json!({ "files_1KiB": made, "before_kib": rss_before, "after_kib": rss_kib(pid) }),
+    );
+    Ok(Value::Object(out))
+}
+
+fn main() {
+    let args = parse_args();
+    let work = args.dir.join(format!("ccfs-bench-{}", std::process::id()));
+    let started = match (&args.ccfs, args.command.split_first()) {
+        (Some(bin), _) => daemon::start_ccfs(bin, &work),
+        (None, Some((prog, rest))) => {
+            let Some(mount) = args.mount.clone() else {
+                usage()
+            };
+            if let Err(e) = fs::create_dir_all(&work) {
+                eprintln!("cannot create {}: {e}", work.display());
+                std::process::exit(1);
+            }
+            daemon::start(prog, rest, &mount, &work.join("daemon.log"))
+        }
+        (None, None) => usage(),
+    };
+    let mounted = match started {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("ccfs-bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    let t0 = Instant::now();
+    let result = measure(&mounted.mount, mounted.pid);
+    // leave another daemon's tree as we found it
+    let _ = fs::remove_dir_all(mounted.mount.join("ccfs-bench"));
+    let label = match &args.ccfs {
+        Some(b) => b.display().to_string(),
+        None => args.command.join(" "),
+    };
+    drop(mounted);
+    match result {
+        Ok(figures) => {
+            let report = json!({
+                "daemon": label,
+                "database_dir": args.dir.display().to_string(),
+                "total_seconds": round(t0.elapsed().as_secs_f64()),
+                "figures": figures,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+        }
+        Err(e) => {
+            eprintln!("ccfs-bench: measurement failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}

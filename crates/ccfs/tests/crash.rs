@@ -67,10 +67,9 @@ fn sigkill_during_a_write_storm_loses_no_confirmed_write() {
             while !stop.load(Ordering::Relaxed) {
                 seq += 1;
                 // new files, and overwrites of a few hot files
-                let rel = if seq % 3 == 0 {
-                    format!("w{w}/hot{}", seq % 4)
-                } else {
-                    format!("w{w}/f{seq}")
+                let rel = match seq % 3 {
+                    0 => format!("w{w}/hot{}", seq % 4),
+                    _ => format!("w{w}/f{seq}"),
                 };
                 let len = 1 + (seq as usize * 97) % 3000;
                 let data = content(w, seq, len);
