@@ -36,6 +36,11 @@ pub struct StoreOptions {
     /// How long to wait for another connection's lock (C: 10 s).
     pub busy_timeout: Duration,
     pub row_write: RowWrite,
+    /// Hold the database lock for the whole connection
+    /// (`PRAGMA locking_mode = EXCLUSIVE`). SQLite then keeps the WAL index
+    /// in memory instead of the `-shm` file, which saves its page writes,
+    /// but no other process can read the database while the store is open.
+    pub exclusive_lock: bool,
     /// Run `PRAGMA quick_check` at open, so a damaged file is refused
     /// before anything is written into it.
     pub check_on_open: bool,
@@ -50,6 +55,7 @@ impl Default for StoreOptions {
             journal_size_limit: Some(8 << 20),
             busy_timeout: Duration::from_secs(10),
             row_write: RowWrite::UpdateInPlace,
+            exclusive_lock: true,
             check_on_open: true,
         }
     }
@@ -65,6 +71,7 @@ impl StoreOptions {
             journal_size_limit: None,
             busy_timeout: Duration::from_secs(10),
             row_write: RowWrite::InsertOrReplace,
+            exclusive_lock: false,
             check_on_open: false,
         }
     }

@@ -37,7 +37,10 @@ fn name(value: ValueRef<'_>) -> Result<String, String> {
         ValueRef::Text(bytes) | ValueRef::Blob(bytes) => std::str::from_utf8(bytes)
             .map(str::to_string)
             .map_err(|e| format!("name is not valid UTF-8 ({e}): {bytes:02x?}")),
-        other => Err(format!("column name holds {}, expected text", other.data_type())),
+        other => Err(format!(
+            "column name holds {}, expected text",
+            other.data_type()
+        )),
     }
 }
 
@@ -46,7 +49,10 @@ fn data(value: ValueRef<'_>) -> Result<Option<Vec<u8>>, String> {
         ValueRef::Null => Ok(None),
         // C reads it with sqlite3_column_blob, which accepts text as well.
         ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Ok(Some(bytes.to_vec())),
-        other => Err(format!("column data holds {}, expected a blob", other.data_type())),
+        other => Err(format!(
+            "column data holds {}, expected a blob",
+            other.data_type()
+        )),
     }
 }
 

@@ -46,6 +46,11 @@ pub fn configure(
 ) -> Result<Setup, StoreError> {
     let fail = |e| errors::sqlite("open", path, e);
     conn.busy_timeout(options.busy_timeout).map_err(fail)?;
+    if options.exclusive_lock {
+        // Before the first access: only then does SQLite keep the WAL
+        // index in memory and never create or write the -shm file.
+        pragma_text(conn, "PRAGMA locking_mode = EXCLUSIVE").map_err(fail)?;
+    }
     // The first statement that reads the header: a file that is not a
     // database fails here.
     let pages = pragma_int(conn, "PRAGMA page_count").map_err(fail)?;

@@ -30,7 +30,10 @@ impl Reopen for OnDisk {
     fn fresh(&mut self) -> SqliteStore {
         self.count += 1;
         // A missing parent directory is created by open.
-        let path: PathBuf = self.dir.path().join(format!("case{}/config.db", self.count));
+        let path: PathBuf = self
+            .dir
+            .path()
+            .join(format!("case{}/config.db", self.count));
         SqliteStore::open(&path, &self.options).unwrap()
     }
 
