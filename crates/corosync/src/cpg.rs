@@ -216,6 +216,9 @@ impl CpgGroup {
             None => return Err(Error::NotConnected("cpg_join")),
         };
         drop(conn);
+        if self.is_joined() {
+            return Ok(fd);
+        }
         let joined = {
             let _send = lock(&self.send);
             retry_try_again("cpg_join", None, || rc::join(&handle, &self.group))
@@ -389,6 +392,14 @@ mod tests {
             Err(Error::GroupNameTooLong(128))
         ));
         assert!(CpgGroup::new(&"x".repeat(127)).is_ok());
+    }
+
+    #[test]
+    fn services_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<CpgGroup>();
+        shared::<crate::Quorum>();
+        shared::<crate::Cmap>();
     }
 
     #[test]

@@ -268,6 +268,12 @@ impl Cluster {
         self.node_mut(nodeid).spawn(args, true)
     }
 
+    /// Like [`Cluster::spawn`], with stdout going to a file in the node's
+    /// directory instead of a pipe (for chatty daemons nobody reads).
+    pub fn spawn_logged(&mut self, nodeid: u32, args: &[&str]) -> Result<Spawned, Error> {
+        self.node_mut(nodeid).spawn(args, false)
+    }
+
     /// Run a command inside a node to completion.
     pub fn run(&self, nodeid: u32, args: &[&str]) -> Result<std::process::Output, Error> {
         self.node(nodeid).run(args)

@@ -163,8 +163,8 @@ impl Node {
     }
 
     /// Start a long-running process in the node; stdout is piped when
-    /// `pipe_stdout`, stdin is always piped, stderr goes to a file in the
-    /// node's directory.
+    /// `pipe_stdout`, else written to `<prog>.<n>.stdout` in the node's
+    /// directory; stdin is always piped; stderr goes to `<prog>.<n>.stderr`.
     pub(crate) fn spawn(&mut self, args: &[&str], pipe_stdout: bool) -> Result<Spawned, Error> {
         let prog = args.first().copied().unwrap_or("");
         let stem = Path::new(prog)
@@ -177,7 +177,7 @@ impl Node {
         c.stdout(if pipe_stdout {
             Stdio::piped()
         } else {
-            Stdio::null()
+            Stdio::from(self.log_file(&format!("{stem}.{}.stdout", self.procs.len()))?)
         });
         let mut child =
             c.spawn()
@@ -189,6 +189,22 @@ impl Node {
         };
         self.procs.push(child);
         Ok(sp)
+    }
+
+    /// Bind-mount a fresh directory (under the node's dir) over `target`
+    /// inside the node only. `target` must already exist: creating it from
+    /// inside the node would create it on the host's file system.
+    pub fn private_dir(&self, target: &str) -> Result<PathBuf, Error> {
+        let name: String = target
+            .trim_matches('/')
+            .chars()
+            .map(|c| if c == '/' { '_' } else { c })
+            .collect();
+        let src = self.dir.join("private").join(name);
+        fs::create_dir_all(&src).map_err(io(format!("mkdir {}", src.display())))?;
+        let src_s = src.display().to_string();
+        self.run_ok(&["mount", "--bind", &src_s, target])?;
+        Ok(src)
     }
 
     fn log_file(&self, name: &str) -> Result<fs::File, Error> {

@@ -125,3 +125,54 @@ fn teardown_also_runs_when_a_test_panics() {
     assert_eq!(pids.len(), 3, "2 holders + 1 spawned");
     assert_gone(&prefix, &pids);
 }
+
+#[test]
+fn private_dirs_and_processes_inside_a_node() {
+    let mut c = Cluster::build(ccfs_testnet::Options {
+        nodes: 2,
+        start_corosync: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let marker = format!("{}-marker", c.prefix);
+    let src = c.node(1).private_dir("/mnt").unwrap();
+    let out = c
+        .run(1, &["sh", "-c", &format!("echo inside > /mnt/{marker}")])
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(src.join(&marker)).unwrap(),
+        "inside\n"
+    );
+    assert!(
+        !Path::new("/mnt").join(&marker).exists(),
+        "leaked to the host"
+    );
+    // node 2 does not see node 1's private dir
+    let out = c.run(2, &["ls", "/mnt"]).unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&marker));
+
+    // a logged process: its output lands in the node dir; kill by pid
+    let sp = c
+        .spawn_logged(2, &["sh", "-c", "hostname; exec sleep 1000"])
+        .unwrap();
+    let log = c.node(2).dir.join("sh.0.stdout");
+    ccfs_testnet::cmd::wait_for(
+        "output",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            let t = std::fs::read_to_string(&log).ok()?;
+            (t == "node2\n").then_some(())
+        },
+    )
+    .unwrap();
+    assert!(alive(sp.pid));
+    assert!(c.kill(2, sp.pid));
+    assert!(!alive(sp.pid));
+    assert!(!c.kill(2, sp.pid), "already gone, not ours any more");
+    assert!(
+        !c.kill(2, std::process::id()),
+        "never kills what it did not start"
+    );
+}
