@@ -1,0 +1,1 @@
+//! ccfs-cluster (being written).
