@@ -29,6 +29,11 @@ pub fn unique_name(tag: &str) -> String {
     )
 }
 
+/// (priority, ident, tag, message, pid) of a logged message.
+pub type LogEntry = (u8, Vec<u8>, Vec<u8>, Vec<u8>, u32);
+/// (inode, parent, type, name, data) of a `tree` row.
+type TreeRow = (i64, i64, i64, String, Option<Vec<u8>>);
+
 /// A backend with small real state (files, key table, log) and canned
 /// texts for the generated documents. `block_path` makes GET_CONFIG of that
 /// path wait until `release` (to catch a client mid-request).
@@ -38,7 +43,7 @@ pub struct Mock {
     pub dirs: Mutex<Vec<String>>,
     pub kv: Mutex<HashMap<String, Vec<u8>>>,
     pub rrd: Mutex<HashMap<String, Vec<u8>>>,
-    pub log: Mutex<Vec<(u8, Vec<u8>, Vec<u8>, Vec<u8>, u32)>>,
+    pub log: Mutex<Vec<LogEntry>>,
     pub calls: Mutex<Vec<String>>,
     pub canned: Mutex<Vec<u8>>,
     /// vmid → (node, config dir), in VM-list order.
@@ -381,7 +386,7 @@ pub fn local_rich_tree() -> (HashMap<String, Vec<u8>>, Vec<String>) {
     let mut stmt = conn
         .prepare("SELECT inode, parent, type, name, data FROM tree")
         .unwrap();
-    let rows: Vec<(i64, i64, i64, String, Option<Vec<u8>>)> = stmt
+    let rows: Vec<TreeRow> = stmt
         .query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
