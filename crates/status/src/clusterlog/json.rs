@@ -10,21 +10,22 @@ use super::ring::{LogBuffer, Walk};
 /// printed verbatim: only the message was escaped when it was logged, so a
 /// tag with `"` gives invalid JSON, as in C.
 ///
-/// A buffer whose chain is broken prints as empty (our own buffers never
-/// are, and decoded ones were validated by [`LogBuffer::decode`]).
+/// A buffer whose chain is broken prints up to the break (our own buffers
+/// never are, and decoded ones were validated by [`LogBuffer::decode`]).
 pub fn dump_json(log: &LogBuffer, user: Option<&[u8]>, max: usize) -> Vec<u8> {
     let filter = user
         .filter(|u| !u.is_empty() && u[0] != 0)
         .map(ident_digest);
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\n\"data\": [\n");
-    let positions = log.walk(Walk::Dump).unwrap_or_default();
     let mut count = 0usize;
-    for pos in positions {
+    for pos in log.iter(Walk::Dump) {
         if count >= max {
             break;
         }
-        let Ok(e) = log.entry_at(pos) else { break };
+        let Ok(e) = pos.and_then(|p| log.entry_at(p)) else {
+            break;
+        };
         if filter.is_some_and(|d| d != e.ident_digest()) {
             continue;
         }

@@ -10,7 +10,7 @@ pub mod ring;
 
 pub use dedup::Dedup;
 pub use entry::{fnv1a64, Entry, EntryView, NewEntry};
-pub use ring::{LogBuffer, Walk, DEFAULT_SIZE};
+pub use ring::{LogBuffer, Walk, WalkIter, DEFAULT_SIZE};
 
 use crate::error::Result;
 

@@ -119,26 +119,20 @@ impl LogBuffer {
     /// (clusterlog.md §3.1). Bounded: a chain longer than the buffer can
     /// hold is an error rather than C's endless loop.
     pub fn walk(&self, mode: Walk) -> Result<Vec<u32>> {
-        let c = self.cpos();
-        let max = self.bytes.len() / HEADER_SIZE + 1;
-        let mut out = Vec::new();
-        let mut p = c;
-        while p != 0 && (p <= c || u64::from(p) > u64::from(c) + MAX_ENTRY_SIZE as u64) {
-            let prev = self.entry_at(p)?.prev();
-            if p < prev && prev <= c {
-                // the previous entry lies in space overwritten by newer ones
-                if mode == Walk::Sort {
-                    out.push(p);
-                }
-                break;
-            }
-            out.push(p);
-            if out.len() > max {
-                return Err(Error::EndlessWalk(out.len()));
-            }
-            p = prev;
+        self.iter(mode).collect()
+    }
+
+    /// The lazy form of [`LogBuffer::walk`]: stops after the first error.
+    pub fn iter(&self, mode: Walk) -> WalkIter<'_> {
+        WalkIter {
+            buf: self,
+            head: self.cpos(),
+            pos: self.cpos(),
+            mode,
+            seen: 0,
+            max: self.bytes.len() / HEADER_SIZE + 1,
+            done: false,
         }
-        Ok(out)
     }
 
     /// Whether this entry can ever be appended (`clog_alloc_entry`'s
@@ -180,6 +174,49 @@ impl LogBuffer {
         self.bytes[pos + 8..pos + size].copy_from_slice(&entry[8..size]);
         self.set_u32(4, pos as u32);
         true
+    }
+}
+
+/// Iterator over entry offsets, newest first (see [`LogBuffer::iter`]).
+pub struct WalkIter<'a> {
+    buf: &'a LogBuffer,
+    head: u32,
+    pos: u32,
+    mode: Walk,
+    seen: usize,
+    max: usize,
+    done: bool,
+}
+
+impl Iterator for WalkIter<'_> {
+    type Item = Result<u32>;
+
+    fn next(&mut self) -> Option<Result<u32>> {
+        let (p, c) = (self.pos, self.head);
+        // positions in (C, C + 4096] may be overwritten by the newest entry
+        if self.done || p == 0 || !(p <= c || u64::from(p) > u64::from(c) + MAX_ENTRY_SIZE as u64) {
+            self.done = true;
+            return None;
+        }
+        let prev = match self.buf.entry_at(p) {
+            Ok(e) => e.prev(),
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        if p < prev && prev <= c {
+            // the previous entry lies in space overwritten by newer ones
+            self.done = true;
+            return (self.mode == Walk::Sort).then_some(Ok(p));
+        }
+        self.seen += 1;
+        if self.seen > self.max {
+            self.done = true;
+            return Some(Err(Error::EndlessWalk(self.seen)));
+        }
+        self.pos = prev;
+        Some(Ok(p))
     }
 }
 
