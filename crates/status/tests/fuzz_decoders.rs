@@ -205,3 +205,36 @@ fn random_operation_sequences_on_the_facade() {
     }
     assert!(s.cluster_log().buffer().walk(Walk::Dump).is_ok());
 }
+
+#[test]
+fn random_rrd_keys_and_samples() {
+    let mut rng = Rng::new(0x5eed_0005);
+    let prefixes = [
+        "pve2-node/",
+        "pve-node-9.0/",
+        "pve-node-",
+        "pve2.3-vm/",
+        "pve-vm-9.1/",
+        "pve2-storage/",
+        "pve-storage-",
+        "x/",
+    ];
+    let alphabet = b"ab/:0.9U\0\xff";
+    let mut planned = 0;
+    for _ in 0..20_000 {
+        let mut key = prefixes[rng.below(prefixes.len())].to_owned();
+        for _ in 0..rng.below(8) {
+            key.push(alphabet[rng.below(7)] as char);
+        }
+        let n = rng.below(80);
+        let data: Vec<u8> = (0..n)
+            .map(|_| alphabet[rng.below(alphabet.len())])
+            .collect();
+        if let Ok(u) = ccfs_status::plan_update(&key, &data) {
+            planned += 1;
+            assert!(u.path.starts_with(u.kind.dir()));
+            assert!(!u.update.contains('\0'));
+        }
+    }
+    assert!(planned > 0);
+}
