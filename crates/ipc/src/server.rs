@@ -180,7 +180,7 @@ fn accept_loop(listener: OwnedFd, shared: &Arc<Shared>) {
             let s = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name("ipc-conn".into())
-                .stack_size(256 * 1024)
+                .stack_size(1024 * 1024)
                 .spawn(move || {
                     let _active = Active(&s.active);
                     connection::serve(fd, &s);

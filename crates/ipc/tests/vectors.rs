@@ -9,53 +9,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-
-struct Call {
-    name: String,
-    op: i32,
-    request: Vec<u8>,
-    response: Option<Vec<u8>>,
-    client_return: Option<i64>,
-}
-
-fn local_calls() -> Vec<Call> {
-    let dir = vectors().join("ipc/local");
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    manifest["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let name = c["name"].as_str().unwrap().to_string();
-            let resp = dir.join(format!("{name}.resp.bin"));
-            Call {
-                op: c["op"].as_i64().unwrap() as i32,
-                request: std::fs::read(dir.join(format!("{name}.req.bin"))).unwrap(),
-                response: resp.exists().then(|| std::fs::read(resp).unwrap()),
-                client_return: c["client_return"].as_i64(),
-                name,
-            }
-        })
-        .collect()
-}
-
-fn local_rich_mock() -> std::sync::Arc<Mock> {
-    let mock = Mock::new();
-    let (files, dirs) = local_rich_tree();
-    *mock.files.lock().unwrap() = files;
-    *mock.dirs.lock().unwrap() = dirs;
-    // The VM list of local-rich, in the C daemon's hash order (vector rw-57).
-    *mock.guests.lock().unwrap() = vec![
-        (301, "other-node".into(), "lxc"),
-        (100, "node1".into(), "qemu-server"),
-        (300, "other-node".into(), "qemu-server"),
-        (200, "node1".into(), "lxc"),
-        (101, "node1".into(), "qemu-server"),
-    ];
-    mock
-}
 
 /// Sends `call` and checks the response against the vector. Returns the
 /// payload C produced so callers can add checks.
