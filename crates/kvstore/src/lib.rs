@@ -1,0 +1,1 @@
+//! ccfs-kvstore (being written).
