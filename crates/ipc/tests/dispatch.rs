@@ -184,3 +184,48 @@ fn random_requests_never_panic_and_always_frame_correctly() {
         Outcome::Disconnect
     );
 }
+
+#[test]
+fn cluster_vectors_refused_by_validation_or_access_are_refused_alike() {
+    let dir = vectors().join("ipc/cluster");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let mock = Mock::new();
+    let mut checked = 0;
+    for c in manifest["calls"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let Some(result) = c["result"].as_i64() else {
+            continue;
+        };
+        // these errors come from the IPC layer alone, whatever the state
+        if ![-1, -22, -27, -44].contains(&result) || name.ends_with("doubleslash_quirk") {
+            continue;
+        }
+        let request = std::fs::read(dir.join(format!("{name}.req.bin"))).unwrap();
+        let expected = std::fs::read(dir.join(format!("{name}.resp.bin"))).unwrap();
+        let access = if name.starts_with("ro-") {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
+        };
+        let Outcome::Reply(resp) = handle(mock.as_ref(), &peer(access), &request) else {
+            panic!("{name}")
+        };
+        assert_eq!(
+            resp,
+            expected[..24]
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| if matches!(i, 4..=7 | 12..=15 | 20..=23) {
+                    0
+                } else {
+                    b
+                })
+                .collect::<Vec<u8>>(),
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 20);
+    assert_eq!(mock.call_count(), 0, "none of them reaches the backend");
+}
