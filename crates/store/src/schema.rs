@@ -54,6 +54,10 @@ pub fn configure(
     // The first statement that reads the header: a file that is not a
     // database fails here.
     let pages = pragma_int(conn, "PRAGMA page_count").map_err(fail)?;
+    if pages > 0 && options.check_on_open {
+        // Before anything is written into a possibly damaged file.
+        quick_check(conn, path)?;
+    }
     let mut converted_from = None;
     if pages == 0 {
         // Only possible before the first table exists.
@@ -92,9 +96,6 @@ pub fn configure(
         fail(e)
     })?;
     check_columns(conn, path)?;
-    if options.check_on_open {
-        quick_check(conn, path)?;
-    }
     let page_size = pragma_int(conn, "PRAGMA page_size").map_err(fail)? as u32;
     Ok(Setup {
         page_size,

@@ -47,6 +47,8 @@ impl SqliteStore {
                     .mode(0o750)
                     .create(dir)
                     .map_err(|e| errors::io("open", dir, "cannot create directory", e))?;
+            } else if !dir.is_dir() {
+                return Err(errors::other("open", dir, "is not a directory".into()));
             }
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
