@@ -110,6 +110,9 @@ fn sigkill_during_a_write_storm_loses_no_confirmed_write() {
         "the storm confirmed only {confirmed} writes ({total} attempted)"
     );
 
+    // Durability only: clear the dead mount here (lifecycle.rs checks that
+    // the daemon does this by itself).
+    lazy_umount(&n.work.mount);
     n.restart();
     let mut in_flight_seen = 0;
     for (rel, r) in &records {
@@ -138,6 +141,9 @@ fn sigkill_during_a_write_storm_loses_no_confirmed_write() {
         }
     }
     assert!(in_flight_seen <= WRITERS);
+    eprintln!(
+        "crash: {total} writes attempted, {confirmed} paths confirmed, {in_flight_seen} interrupted writes found"
+    );
     n.stop();
 
     let (st, out) = run_bounded(

@@ -630,6 +630,10 @@ fn name_lengths() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert!(names.contains(&n255) && names.contains(&n1024));
+    // Kernels before 6.16 reject components over 1024 bytes in FUSE (the
+    // limit pmxcfs was verified with, memdb.md §5); newer kernels pass up to
+    // 4095. A node must keep to 1024 so every node of a mixed cluster can
+    // reach every name: the daemon refuses longer ones itself.
     let n1025 = "d".repeat(1025);
     assert_errno(
         fs::write(n.p(&n1025), b"x"),
