@@ -49,16 +49,16 @@ fn batch(v: u64) -> Batch {
         }),
         ..Batch::default()
     };
-    if v % 2 == 0 {
+    if v.is_multiple_of(2) {
         b.upserts.push(file(2, v, 4096));
     }
-    if v % 3 == 0 {
+    if v.is_multiple_of(3) {
         b.upserts.push(file(v + 100, v, 512));
     }
-    if v % 5 == 0 && v > 15 && (v - 15) % 3 == 0 {
+    if v.is_multiple_of(5) && v > 15 && (v - 15).is_multiple_of(3) {
         b.deletes.push(v - 15 + 100);
     }
-    if v % 7 == 0 {
+    if v.is_multiple_of(7) {
         b.upserts.push(file(1, v, 200_000 + (v as usize % 1000)));
     }
     b
