@@ -79,8 +79,19 @@ fn child(dir: &Path) {
         store.integrity_check().unwrap();
     };
     check(&mut store);
-    // Failing again does not hurt either.
+    // Failing again does not hurt either, nor does a failed replace_all
+    // (a resync that does not fit).
     assert!(commit_file(&mut store, last + 1).is_err());
+    check(&mut store);
+    let bigger: Vec<Row> = (2..60).map(|i| file_row(i, 64 * 1024)).collect();
+    let root = Root {
+        version: 999,
+        writer: 0,
+        mtime: 1,
+    };
+    let err = store.replace_all(&bigger, root).expect_err("does not fit");
+    assert_eq!(err.op, "replace_all");
+    assert!(err.detail.contains("disk full"), "{err}");
     check(&mut store);
     drop(store);
     let mut store = SqliteStore::open(&path, &StoreOptions::default()).unwrap();

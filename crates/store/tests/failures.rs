@@ -315,3 +315,65 @@ fn shared_lock_mode_lets_another_process_in_without_damage() {
     store.integrity_check().unwrap();
     assert_eq!(other.run("PRAGMA integrity_check;"), vec!["ok"]);
 }
+
+/// Write rows the store cannot represent with the `sqlite3` tool, then
+/// load: the error names the row's inode and the column.
+fn load_err_after(schema: &str, sql: &str) -> (tempfile::TempDir, StoreError) {
+    let tmp = tempdir();
+    let path = tmp.path().join("config.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(schema).unwrap();
+    conn.execute_batch(sql).unwrap();
+    drop(conn);
+    let mut store = SqliteStore::open(&path, &StoreOptions::pmxcfs()).unwrap();
+    let err = store.load().expect_err("load must fail");
+    assert_eq!(err.op, "load");
+    assert_names(&err, &path, &[]);
+    (tmp, err)
+}
+
+#[test]
+fn rows_that_are_not_representable_name_their_inode() {
+    let ok_rows = "INSERT INTO tree VALUES (0,0,7,0,1,8,'__version__',NULL);
+                   INSERT INTO tree VALUES (2,0,2,0,1,8,'fine',x'00');";
+    // C's own schema: a name that is not UTF-8.
+    let (_t, err) = load_err_after(
+        ccfs_store::SCHEMA,
+        &format!("{ok_rows} INSERT INTO tree VALUES (5,0,5,0,1,8,CAST(x'c328' AS TEXT),NULL);"),
+    );
+    assert_names(&err, Path::new(""), &["inode 5", "UTF-8"]);
+    // Without C's CHECKs (same column names), other types can get in.
+    let loose = "CREATE TABLE tree (inode INTEGER PRIMARY KEY NOT NULL, parent, version, \
+                 writer, mtime, type, name, data)";
+    for (column, row, words) in [
+        (
+            "parent",
+            "(6,'x',6,0,1,8,'p',NULL)",
+            &["inode 6", "parent", "text"][..],
+        ),
+        (
+            "mtime",
+            "(7,0,7,0,1.5,8,'m',NULL)",
+            &["inode 7", "mtime", "real"][..],
+        ),
+        (
+            "name",
+            "(8,0,8,0,1,8,NULL,NULL)",
+            &["inode 8", "name", "null"][..],
+        ),
+        (
+            "data",
+            "(9,0,9,0,1,8,'d',42)",
+            &["inode 9", "data", "integer"][..],
+        ),
+    ] {
+        let (_t, err) = load_err_after(loose, &format!("{ok_rows} INSERT INTO tree VALUES {row};"));
+        let text = err.to_string().to_lowercase();
+        for w in words {
+            assert!(
+                text.contains(&w.to_lowercase()),
+                "{column}: {text:?} lacks {w:?}"
+            );
+        }
+    }
+}
