@@ -27,7 +27,15 @@ pub struct SetAttr {
     pub via_handle: bool,
 }
 
+/// Longest name component. Kernels before 6.16 reject longer ones in
+/// FUSE (memdb.md §5); newer kernels pass up to 4095 bytes, but a node must
+/// keep to 1024 so that every node of a mixed cluster can reach every name.
+pub const NAME_MAX: usize = 1024;
+
 fn name_str(name: &OsStr) -> R<&str> {
+    if name.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
     name.to_str().ok_or(Errno::EINVAL)
 }
 
@@ -82,6 +90,9 @@ impl CcfsFs {
         let Some(Target::Tree(dir)) = Target::from_ino(parent) else {
             return Err(Errno::EACCES);
         };
+        if name.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
         let name = name.to_str().ok_or(Errno::ENOENT)?;
         if dir == ROOT {
             if let Some(p) = Plugin::from_name(name) {

@@ -359,7 +359,9 @@ impl Filesystem for CcfsFs {
         reply: ReplyCreate,
     ) {
         match self.do_create(parent.0, name) {
-            Ok((a, ttl)) => reply.created(&ttl, &a, GEN, FileHandle(0), FopenFlags::empty()),
+            Ok((a, ttl)) => {
+                reply.created(&ttl, &a, GEN, FileHandle(0), FopenFlags::FOPEN_DIRECT_IO)
+            }
             Err(e) => reply.error(e),
         }
     }

@@ -55,23 +55,26 @@ impl CcfsFs {
                         .write(Origin::Kernel, Durability::Deferred, &path, 0, &[], true)
                         .map_err(|e| errno_of(&e))?;
                 }
+                if writes(flags) {
+                    // Writers bypass the page cache, as in C (fuse.md §1.4):
+                    // every write reaches memdb with its own errno, and a
+                    // shared writable mmap fails with ENODEV.
+                    return Ok((0, FopenFlags::FOPEN_DIRECT_IO));
+                }
                 let version = self
                     .node
                     .read(|db| db.get(inode).map(|e| e.version))
                     .ok_or(Errno::ENOENT)?;
-                let mut open_flags = FopenFlags::empty();
-                {
-                    let mut seen = self
-                        .opened_versions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    if seen.insert(inode, version) == Some(version) {
-                        open_flags |= FopenFlags::FOPEN_KEEP_CACHE;
-                    }
-                }
-                if !writes(flags) {
-                    // Nothing to commit on close: skip the flush round trip.
-                    open_flags |= FopenFlags::FOPEN_NOFLUSH;
+                // Readers use the page cache; it is kept only if the file
+                // did not change since the kernel last opened it. Nothing to
+                // commit on close: no flush round trip.
+                let mut open_flags = FopenFlags::FOPEN_NOFLUSH;
+                let mut seen = self
+                    .opened_versions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if seen.insert(inode, version) == Some(version) {
+                    open_flags |= FopenFlags::FOPEN_KEEP_CACHE;
                 }
                 Ok((0, open_flags))
             }
