@@ -18,6 +18,7 @@ pub mod guest_props;
 pub mod request;
 pub mod ring;
 pub mod server;
+mod sigbus;
 pub mod socket;
 
 pub use access::{group_gid, Access, Credentials};

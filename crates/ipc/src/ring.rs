@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use thiserror::Error;
 
+use crate::sigbus;
+
 /// `sizeof(struct qb_ringbuffer_shared_s)` (8-byte aligned) on x86-64.
 const SHARED_HDR_SIZE: usize = 8248;
 /// The server creates every header with 4 bytes of user data (flow control).
@@ -58,6 +60,7 @@ pub enum RingError {
 struct Map {
     ptr: *mut u8,
     len: usize,
+    guard: sigbus::Guard,
 }
 
 impl Map {
@@ -76,15 +79,19 @@ impl Map {
         if ptr == libc::MAP_FAILED {
             return Err(io_err("mmap", path));
         }
+        // registered so that a client shrinking the file cannot SIGBUS us
+        let guard = sigbus::protect(ptr.cast(), len);
         Ok(Map {
             ptr: ptr.cast(),
             len,
+            guard,
         })
     }
 }
 
 impl Drop for Map {
     fn drop(&mut self) {
+        drop(std::mem::take(&mut self.guard));
         // SAFETY: unmapping exactly what `new` mapped.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
@@ -458,5 +465,30 @@ mod tests {
         r.write(b"z").unwrap();
         data.write_all_at(&MAGIC_ALLOC.to_le_bytes(), 4).unwrap();
         assert!(matches!(r.try_read(4096), Err(RingError::Corrupt(_))));
+    }
+
+    #[test]
+    fn files_shrunk_under_us_do_not_kill_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = ring(dir.path(), 1 << 20);
+        r.write(&[7; 300_000]).unwrap();
+        // what a hostile client could do: truncate both files to nothing
+        for f in ["qb-test-data", "qb-test-header"] {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.path().join(f))
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        }
+        // zero pages now: no committed chunk, and writes land nowhere
+        assert!(matches!(r.try_read(1 << 20), Ok(None) | Err(_)));
+        // the replaced pages are private: what we write is all we can read
+        let _ = r.write(&[1; 500_000]);
+        match r.try_read(1 << 20) {
+            Ok(Some(m)) => assert_eq!(m, vec![1; 500_000]),
+            Ok(None) | Err(_) => {}
+        }
+        drop(r);
     }
 }

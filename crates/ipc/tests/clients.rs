@@ -280,3 +280,40 @@ fn shutdown_with_clients_connected_is_prompt_and_clean() {
         assert!(ret < 0, "call after shutdown returned {ret}");
     }
 }
+
+#[test]
+fn client_shrinking_its_rings_cannot_crash_the_server() {
+    let name = unique_name("shrink");
+    let mock = mock_with_files();
+    *mock.block_path.lock().unwrap() = Some("slow.cfg".into());
+    mock.files
+        .lock()
+        .unwrap()
+        .insert("slow.cfg".into(), vec![b'x'; 200_000]);
+    let server = start(&name, &mock);
+    let mut c = Client::spawn(&name, Some((WWW_DATA, WWW_DATA)));
+    assert_eq!(c.connect, 0);
+    c.send(&get_config("slow.cfg"));
+    mock.wait_blocked();
+    // the files belong to the client, so it may truncate them; do it for it
+    for f in ring_files(&name) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+    mock.release();
+    // the server writes its reply into the vanished pages and lives on
+    wait_until("the calls to be answered", || mock.call_count() >= 1);
+    c.kill();
+    assert_no_ring_files(&name);
+    wait_until("connection end", || server.active_connections() == 0);
+    let mut d = Client::spawn(&name, Some((0, 0)));
+    let (_, r) = d.call(&get_config("datacenter.cfg"));
+    assert_eq!(parse_resp(&r).2, 0);
+    d.finish();
+    server.stop();
+    assert_no_ring_files(&name);
+}
