@@ -3,17 +3,23 @@
 //! /dev/shm inspection.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccfs_ipc::{Backend, ClusterLogMsg, Config, Errno, GuestConfig, Server};
+use ccfs_ipc::{Backend, Config, Server};
+
+mod mock;
+mod tree;
+#[allow(unused_imports)]
+pub use mock::*;
+#[allow(unused_imports)]
+pub use tree::*;
 
 pub const WWW_DATA: u32 = 33;
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,163 +33,6 @@ pub fn unique_name(tag: &str) -> String {
         tag,
         N.fetch_add(1, Ordering::SeqCst)
     )
-}
-
-/// (priority, ident, tag, message, pid) of a logged message.
-pub type LogEntry = (u8, Vec<u8>, Vec<u8>, Vec<u8>, u32);
-/// (inode, parent, type, name, data) of a `tree` row.
-type TreeRow = (i64, i64, i64, String, Option<Vec<u8>>);
-
-/// A backend with small real state (files, key table, log) and canned
-/// texts for the generated documents. `block_path` makes GET_CONFIG of that
-/// path wait until `release` (to catch a client mid-request).
-#[derive(Default)]
-pub struct Mock {
-    pub files: Mutex<HashMap<String, Vec<u8>>>,
-    pub dirs: Mutex<Vec<String>>,
-    pub kv: Mutex<HashMap<String, Vec<u8>>>,
-    pub rrd: Mutex<HashMap<String, Vec<u8>>>,
-    pub log: Mutex<Vec<LogEntry>>,
-    pub calls: Mutex<Vec<String>>,
-    pub canned: Mutex<Vec<u8>>,
-    /// vmid → (node, config dir), in VM-list order.
-    pub guests: Mutex<Vec<(u32, String, &'static str)>>,
-    pub block_path: Mutex<Option<String>>,
-    gate: (Mutex<(bool, bool)>, Condvar),
-}
-
-impl Mock {
-    pub fn new() -> Arc<Mock> {
-        Arc::new(Mock::default())
-    }
-
-    fn call(&self, s: String) {
-        self.calls.lock().unwrap().push(s);
-    }
-
-    pub fn last_call(&self) -> Option<String> {
-        self.calls.lock().unwrap().last().cloned()
-    }
-
-    pub fn call_count(&self) -> usize {
-        self.calls.lock().unwrap().len()
-    }
-
-    /// Waits until a GET_CONFIG of `block_path` is inside the backend.
-    pub fn wait_blocked(&self) {
-        let (m, cv) = &self.gate;
-        let g = m.lock().unwrap();
-        let (g, t) = cv.wait_timeout_while(g, TIMEOUT, |s| !s.0).unwrap();
-        assert!(!t.timed_out() && g.0, "backend was never entered");
-    }
-
-    pub fn release(&self) {
-        let (m, cv) = &self.gate;
-        m.lock().unwrap().1 = true;
-        cv.notify_all();
-    }
-
-    fn canned(&self) -> Result<Vec<u8>, Errno> {
-        Ok(self.canned.lock().unwrap().clone())
-    }
-}
-
-impl Backend for Mock {
-    fn fs_version(&self) -> Result<Vec<u8>, Errno> {
-        self.call("fs_version".into());
-        self.canned()
-    }
-    fn cluster_info(&self) -> Result<Vec<u8>, Errno> {
-        self.call("cluster_info".into());
-        self.canned()
-    }
-    fn guest_list(&self) -> Result<Vec<u8>, Errno> {
-        self.call("guest_list".into());
-        self.canned()
-    }
-    fn set_status(&self, name: &str, data: &[u8]) -> Result<(), Errno> {
-        self.call(format!("set_status {name} {}", data.len()));
-        // the rules of C's cfs_status_set, enough for the vectors
-        if let Some(key) = name.strip_prefix("rrd/") {
-            if data.is_empty() || data.len() >= 4096 || data.last() != Some(&0) {
-                return Err(Errno::ENOMEM);
-            }
-            self.rrd.lock().unwrap().insert(key.into(), data.into());
-        } else if data.is_empty() {
-            self.kv.lock().unwrap().remove(name);
-        } else {
-            self.kv.lock().unwrap().insert(name.into(), data.into());
-        }
-        Ok(())
-    }
-    fn get_status(&self, name: &str, node: &str) -> Result<Vec<u8>, Errno> {
-        self.call(format!("get_status {name} {node}"));
-        if !node.is_empty() && node != "node1" {
-            return Err(Errno::ENOENT);
-        }
-        self.kv
-            .lock()
-            .unwrap()
-            .get(name)
-            .cloned()
-            .ok_or(Errno::ENOENT)
-    }
-    fn get_config(&self, path: &str) -> Result<Vec<u8>, Errno> {
-        self.call(format!("get_config {path}"));
-        if self.block_path.lock().unwrap().as_deref() == Some(path) {
-            let (m, cv) = &self.gate;
-            let mut g = m.lock().unwrap();
-            g.0 = true;
-            cv.notify_all();
-            let _ = cv.wait_timeout_while(g, TIMEOUT, |s| !s.1).unwrap();
-        }
-        if self.dirs.lock().unwrap().iter().any(|d| d == path) {
-            return Err(Errno::ENOENT);
-        }
-        self.files
-            .lock()
-            .unwrap()
-            .get(path)
-            .cloned()
-            .ok_or(Errno::ENOENT)
-    }
-    fn log_cluster_msg(&self, m: &ClusterLogMsg<'_>) -> Result<(), Errno> {
-        self.call("log_cluster_msg".into());
-        self.log.lock().unwrap().push((
-            m.priority,
-            m.ident.into(),
-            m.tag.into(),
-            m.message.into(),
-            m.pid,
-        ));
-        Ok(())
-    }
-    fn cluster_log(&self, max_entries: u32, user: &str) -> Result<Vec<u8>, Errno> {
-        self.call(format!("cluster_log {max_entries} {user}"));
-        self.canned()
-    }
-    fn rrd_dump(&self) -> Result<Vec<u8>, Errno> {
-        self.call("rrd_dump".into());
-        self.canned()
-    }
-    fn guest_ids(&self) -> Vec<u32> {
-        self.guests.lock().unwrap().iter().map(|g| g.0).collect()
-    }
-    fn guest_config(&self, vmid: u32) -> GuestConfig {
-        let guests = self.guests.lock().unwrap();
-        let Some((_, node, dir)) = guests.iter().find(|g| g.0 == vmid) else {
-            return GuestConfig::NotListed;
-        };
-        match self
-            .files
-            .lock()
-            .unwrap()
-            .get(&format!("nodes/{node}/{dir}/{vmid}.conf"))
-        {
-            Some(t) if !t.is_empty() => GuestConfig::Text(t.clone()),
-            _ => GuestConfig::Unreadable,
-        }
-    }
 }
 
 /// Starts a server for `name` with `mock`, read-only group www-data.
@@ -374,99 +223,4 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 /// Waits until no ring file of `name` is left and asserts it.
 pub fn assert_no_ring_files(name: &str) {
     wait_until("ring files to be removed", || ring_files(name).is_empty());
-}
-
-/// The files of `vectors/db/local-rich` (path → content; dirs listed apart).
-pub fn local_rich_tree() -> (HashMap<String, Vec<u8>>, Vec<String>) {
-    let src = vectors().join("db/local-rich/config.db");
-    let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("config.db");
-    std::fs::copy(&src, &db).unwrap();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT inode, parent, type, name, data FROM tree")
-        .unwrap();
-    let rows: Vec<TreeRow> = stmt
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
-    let by_inode: HashMap<i64, (i64, String)> =
-        rows.iter().map(|r| (r.0, (r.1, r.3.clone()))).collect();
-    let path_of = |mut inode: i64| {
-        let mut parts = Vec::new();
-        while inode != 0 {
-            let (parent, name) = &by_inode[&inode];
-            parts.push(name.clone());
-            inode = *parent;
-        }
-        parts.reverse();
-        parts.join("/")
-    };
-    let mut files = HashMap::new();
-    let mut dirs = vec![String::new()];
-    for (inode, _, kind, name, data) in &rows {
-        if name == "__version__" {
-            continue;
-        }
-        if *kind == 4 {
-            dirs.push(path_of(*inode));
-        } else {
-            files.insert(path_of(*inode), data.clone().unwrap_or_default());
-        }
-    }
-    (files, dirs)
-}
-
-pub fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
-}
-
-/// One captured call of `vectors/ipc/local`.
-pub struct Call {
-    pub name: String,
-    pub op: i32,
-    pub request: Vec<u8>,
-    pub response: Option<Vec<u8>>,
-    pub client_return: Option<i64>,
-}
-
-pub fn local_calls() -> Vec<Call> {
-    let dir = vectors().join("ipc/local");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    manifest["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let name = c["name"].as_str().unwrap().to_string();
-            let resp = dir.join(format!("{name}.resp.bin"));
-            Call {
-                op: c["op"].as_i64().unwrap() as i32,
-                request: std::fs::read(dir.join(format!("{name}.req.bin"))).unwrap(),
-                response: resp.exists().then(|| std::fs::read(resp).unwrap()),
-                client_return: c["client_return"].as_i64(),
-                name,
-            }
-        })
-        .collect()
-}
-
-pub fn local_rich_mock() -> std::sync::Arc<Mock> {
-    let mock = Mock::new();
-    let (files, dirs) = local_rich_tree();
-    *mock.files.lock().unwrap() = files;
-    *mock.dirs.lock().unwrap() = dirs;
-    // The VM list of local-rich, in the C daemon's hash order (vector rw-57).
-    *mock.guests.lock().unwrap() = vec![
-        (301, "other-node".into(), "lxc"),
-        (100, "node1".into(), "qemu-server"),
-        (300, "other-node".into(), "qemu-server"),
-        (200, "node1".into(), "lxc"),
-        (101, "node1".into(), "qemu-server"),
-    ];
-    mock
 }
