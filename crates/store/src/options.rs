@@ -1,8 +1,24 @@
 //! How a [`crate::SqliteStore`] sets up its database.
 //!
-//! The defaults are tuned for low disk wear (see the crate docs and
-//! `examples/wear.rs`); [`StoreOptions::pmxcfs`] reproduces what the C
-//! daemon does (memdb.md §6.1) and serves as the baseline of the bench.
+//! The defaults are tuned for low disk wear; [`StoreOptions::pmxcfs`]
+//! reproduces what the C daemon does (memdb.md §6.1) and is the baseline
+//! of `examples/wear.rs`. Bytes written per commit on ext4 (kernel 6.18,
+//! `/proc/self/io` write_bytes), C settings → defaults:
+//!
+//! | commit | C settings | defaults |
+//! |---|---|---|
+//! | 4 KiB file rewritten, commits back to back | 20.8 KB | 6.4 KB |
+//! | same, each commit flushed on its own | 37.2 KB | 10.4 KB |
+//! | one 40-byte line of a 4 KiB file changed, flushed | 37.3 KB | 7.3 KB |
+//! | 512 B file created, back to back | 10.1 KB | 5.4 KB |
+//!
+//! Where it comes from: 1 KiB pages (a 4 KiB row is 5 pages, and only the
+//! pages whose bytes change are written, thanks to [`RowWrite::UpdateInPlace`];
+//! C's `INSERT OR REPLACE` deletes and re-inserts the row, touching the
+//! free list too), and the exclusive lock (no `-shm` file, whose pages
+//! otherwise cost ~12 KB per flushed commit). Crash safety is SQLite's WAL
+//! with `synchronous=NORMAL`, as in C: a killed process loses nothing that
+//! was committed (tests/crash.rs).
 
 use std::time::Duration;
 
