@@ -117,8 +117,11 @@ fn create_file(path: &Path, len: usize, owner: (u32, u32)) -> Result<OwnedFd, Ri
     }
     // SAFETY: `raw` is a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // C libqb chowns the rings to the client so that e.g. www-data can map them.
-    if unsafe { libc::fchown(raw, owner.0, owner.1) } != 0 {
+    // C libqb chowns the rings to the client so that e.g. www-data can map
+    // them; like libqb, an unprivileged server (EPERM) goes on without.
+    if unsafe { libc::fchown(raw, owner.0, owner.1) } != 0
+        && io::Error::last_os_error().raw_os_error() != Some(libc::EPERM)
+    {
         let _ = std::fs::remove_file(path);
         return Err(io_err("chown", path));
     }

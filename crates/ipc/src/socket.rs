@@ -16,7 +16,12 @@ pub fn abstract_address(name: &str) -> io::Result<(libc::sockaddr_un, libc::sock
     let mut addr: libc::sockaddr_un = unsafe { zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+    // the name also ends the ring file names, so no '/' either
+    if bytes.is_empty()
+        || bytes.len() >= addr.sun_path.len()
+        || bytes.contains(&0)
+        || bytes.contains(&b'/')
+    {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "bad IPC service name",

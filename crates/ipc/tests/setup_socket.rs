@@ -186,3 +186,30 @@ fn second_server_on_the_same_name_fails_to_start() {
     assert!(err.to_string().contains(&name), "{err}");
     server.stop();
 }
+
+#[test]
+fn the_name_is_free_again_after_stop_and_drop() {
+    let name = unique_name("again");
+    let mock = Mock::new();
+    mock.files.lock().unwrap().insert("f".into(), b"1".to_vec());
+    for round in 0..3 {
+        let server = start(&name, &mock);
+        let mut c = Client::spawn(&name, Some((0, 0)));
+        let (_, r) = c.call(&req(6, b"f\0"));
+        assert_eq!(parse_resp(&r).3, b"1", "round {round}");
+        if round % 2 == 0 {
+            server.stop();
+        } else {
+            drop(server);
+        }
+        assert!(ring_files(&name).is_empty(), "round {round}");
+    }
+}
+
+#[test]
+fn bad_service_names_are_refused() {
+    for bad in ["", "a/b", "x\0y", &"n".repeat(108)] {
+        assert!(abstract_address(bad).is_err(), "{bad:?}");
+    }
+    assert!(abstract_address(&"n".repeat(107)).is_ok());
+}
