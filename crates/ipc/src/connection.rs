@@ -199,8 +199,12 @@ fn create_rings(fd: &OwnedFd, cred: &Credentials, max: u32, shared: &Shared) -> 
     };
     // SAFETY: plain syscalls on the directory we just made.
     unsafe {
-        if libc::chmod(template.as_ptr(), 0o770) != 0
-            || libc::chown(template.as_ptr(), cred.uid, cred.gid) != 0
+        if libc::chmod(template.as_ptr(), 0o770) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // as libqb: an unprivileged server may not chown (EPERM) and goes on
+        if libc::chown(template.as_ptr(), cred.uid, cred.gid) != 0
+            && io::Error::last_os_error().raw_os_error() != Some(libc::EPERM)
         {
             return Err(io::Error::last_os_error());
         }
