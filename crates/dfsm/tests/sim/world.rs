@@ -1,0 +1,522 @@
+//! An in-process fake CPG with virtual synchrony, driving ccfs dfsm nodes.
+//!
+//! The network is split into components (partitions). Each component has
+//! one queue: the total order of its group. A delivery step hands the next
+//! message to every member of the component's view at the same point. A
+//! view change first delivers the old view's pending messages to all of
+//! its surviving members, then installs the new view with one membership
+//! event per member, so survivors see it at the same place of the order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use ccfs_dfsm::{Action, DcdbNode, Event, Member, Mode};
+use ccfs_memdb::mem_store::MemStore;
+use ccfs_memdb::{Limits, Memdb, Store};
+
+/// xorshift64*: the simulation's only source of randomness.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A running ccfs process on a host.
+pub struct Proc {
+    pub member: Member,
+    pub node: DcdbNode,
+    pub db: Memdb,
+    /// In the CPG group (joined and not yet left).
+    pub joined: bool,
+    /// Entered LEAVE: the daemon leaves the group after this delivery.
+    pub leaving: bool,
+    /// The last membership this process was told.
+    pub view: Vec<Member>,
+    /// A new daemon learns the quorum state once at start.
+    pub told_quorum: bool,
+}
+
+pub struct Host {
+    /// The host's config.db; survives crashes.
+    pub store: MemStore,
+    pub proc: Option<Proc>,
+    pub next_pid: u32,
+    /// When to start the daemon again (after a crash) or rejoin (LEAVE).
+    pub due: Option<u64>,
+    /// Writer requests waiting for their reply: id → unique path.
+    pub waiting: BTreeMap<u64, String>,
+}
+
+pub struct Component {
+    pub hosts: BTreeSet<usize>,
+    pub queue: VecDeque<(Member, Vec<u8>)>,
+}
+
+pub struct World {
+    pub hosts: Vec<Host>,
+    pub comps: Vec<Component>,
+    pub now: u64,
+    /// Unique paths whose creation a writer saw succeed.
+    pub acked: Vec<String>,
+    pub failure: Option<String>,
+    /// Quorum counts the hosts whose daemon is in the group (a daemon that
+    /// crashed or left takes its node's vote with it) instead of every host
+    /// whose corosync is reachable (as in PVE: the vote stays).
+    pub quorum_follows_group: bool,
+    pub stats: Stats,
+}
+
+/// What a run exercised, to show the simulation reaches the hard paths.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub deliveries: u64,
+    pub memberships: u64,
+    pub resyncs: u64,
+    pub leaves: u64,
+    pub acked: u64,
+    pub refused: u64,
+    pub verifies: u64,
+    pub lost_acked: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.deliveries += o.deliveries;
+        self.memberships += o.memberships;
+        self.resyncs += o.resyncs;
+        self.leaves += o.leaves;
+        self.acked += o.acked;
+        self.refused += o.refused;
+        self.verifies += o.verifies;
+        self.lost_acked += o.lost_acked;
+    }
+}
+
+impl World {
+    pub fn new(n: usize, now: u64) -> World {
+        let hosts = (0..n)
+            .map(|_| {
+                let mut store = MemStore::new();
+                let mut db = Memdb::new(Limits::default(), now as u32);
+                store.commit(&db.take_batch()).unwrap();
+                Host {
+                    store,
+                    proc: None,
+                    next_pid: 1000,
+                    due: Some(now),
+                    waiting: BTreeMap::new(),
+                }
+            })
+            .collect();
+        World {
+            hosts,
+            comps: vec![Component {
+                hosts: (0..n).collect(),
+                queue: VecDeque::new(),
+            }],
+            now,
+            acked: Vec::new(),
+            failure: None,
+            quorum_follows_group: true,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn comp_of(&self, h: usize) -> usize {
+        self.comps
+            .iter()
+            .position(|c| c.hosts.contains(&h))
+            .unwrap()
+    }
+
+    pub fn quorate(&self, ci: usize) -> bool {
+        let votes = self.comps[ci]
+            .hosts
+            .iter()
+            .filter(|&&h| !self.quorum_follows_group || self.in_group(h))
+            .count();
+        votes * 2 > self.hosts.len()
+    }
+
+    pub fn in_group(&self, h: usize) -> bool {
+        self.hosts[h].proc.as_ref().is_some_and(|p| p.joined)
+    }
+
+    /// Hosts whose process is in the group of component `ci`.
+    pub fn view(&self, ci: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self.comps[ci]
+            .hosts
+            .iter()
+            .copied()
+            .filter(|&h| self.hosts[h].proc.as_ref().is_some_and(|p| p.joined))
+            .collect();
+        v.sort_by_key(|&h| self.hosts[h].proc.as_ref().map(|p| p.member));
+        v
+    }
+
+    fn members(&self, hosts: &[usize]) -> Vec<Member> {
+        hosts
+            .iter()
+            .filter_map(|&h| self.hosts[h].proc.as_ref().map(|p| p.member))
+            .collect()
+    }
+
+    /// Feeds one event to host `h`'s process and executes its actions.
+    pub fn feed(&mut self, h: usize, event: Event) {
+        let now = self.now;
+        let Some(p) = self.hosts[h].proc.as_mut() else {
+            return;
+        };
+        let trace = std::env::var("CCFS_SIM_TRACE").is_ok();
+        let shown = if trace {
+            describe(&event)
+        } else {
+            String::new()
+        };
+        match &event {
+            Event::Deliver { bytes, .. } => {
+                self.stats.deliveries += 1;
+                if bytes.first() == Some(&6) {
+                    self.stats.verifies += 1;
+                }
+            }
+            Event::Membership { .. } => self.stats.memberships += 1,
+            _ => {}
+        }
+        let acts = p.node.handle(&mut p.db, now, event);
+        if trace {
+            println!(
+                "t={now} h{h} {:?} v{} {shown} -> {}",
+                p.node.mode(),
+                p.db.version(),
+                acts.iter()
+                    .map(describe_action)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for a in acts {
+            self.execute(h, a);
+        }
+    }
+
+    fn execute(&mut self, h: usize, a: Action) {
+        let ci = self.comp_of(h);
+        let Some(p) = self.hosts[h].proc.as_mut() else {
+            return;
+        };
+        match a {
+            Action::Multicast { bytes, purpose } => {
+                if p.joined {
+                    let m = p.member;
+                    self.comps[ci].queue.push_back((m, bytes));
+                } else {
+                    self.feed(h, Event::MulticastFailed { purpose });
+                }
+            }
+            Action::Leave { rejoin } => {
+                if !rejoin {
+                    self.failure = Some(format!("host {h} stopped for good ({:?})", p.node.mode()));
+                }
+                p.leaving = true;
+                self.stats.leaves += 1;
+            }
+            Action::Reply { id, result } => {
+                if let Some(path) = self.hosts[h].waiting.remove(&id) {
+                    if result.is_ok() {
+                        self.acked.push(path);
+                        self.stats.acked += 1;
+                    } else {
+                        self.stats.refused += 1;
+                    }
+                }
+            }
+            Action::Persist(batch) => self.hosts[h].store.commit(&batch).unwrap(),
+            Action::Resynced { rows, root } => {
+                self.stats.resyncs += 1;
+                self.hosts[h].store.replace_all(&rows, root).unwrap()
+            }
+            Action::ModeChanged(_) | Action::CorosyncConf { .. } => {}
+        }
+    }
+
+    /// Delivers the next message of component `ci` to its whole view.
+    pub fn deliver_next(&mut self, ci: usize) {
+        let Some((sender, bytes)) = self.comps[ci].queue.pop_front() else {
+            return;
+        };
+        if std::env::var("CCFS_SIM_TRACE").is_ok() {
+            println!("deliver_next c{ci} from {sender:?} to {:?}", self.view(ci));
+        }
+        for h in self.view(ci) {
+            self.feed(
+                h,
+                Event::Deliver {
+                    sender,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+        self.process_leaves();
+    }
+
+    /// The daemons that entered LEAVE call `cpg_leave`.
+    pub fn process_leaves(&mut self) {
+        while let Some(h) = (0..self.hosts.len()).find(|&h| {
+            self.hosts[h]
+                .proc
+                .as_ref()
+                .is_some_and(|p| p.leaving && p.joined)
+        }) {
+            let now = self.now;
+            self.change_views(|w| {
+                let host = &mut w.hosts[h];
+                if let Some(p) = host.proc.as_mut() {
+                    p.joined = false;
+                    p.leaving = false;
+                    p.view.clear();
+                }
+                host.due = Some(now + 6);
+            });
+        }
+    }
+
+    /// Flushes every component's pending messages to its current view,
+    /// applies `change`, then tells every process whose view changed.
+    pub fn change_views(&mut self, change: impl FnOnce(&mut World)) {
+        for ci in 0..self.comps.len() {
+            let old = std::mem::take(&mut self.comps[ci].queue);
+            for (sender, bytes) in old {
+                for h in self.view(ci) {
+                    self.feed(
+                        h,
+                        Event::Deliver {
+                            sender,
+                            bytes: bytes.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        // What the flush made members send was sent before they learned of
+        // the change: corosync delivers it after the new view, to it.
+        let carried: Vec<(Member, Vec<u8>)> = self
+            .comps
+            .iter_mut()
+            .flat_map(|c| std::mem::take(&mut c.queue))
+            .collect();
+        let quorate_before: Vec<bool> = (0..self.hosts.len())
+            .map(|h| self.quorate(self.comp_of(h)))
+            .collect();
+        change(self);
+        for (sender, bytes) in carried {
+            let host = (0..self.hosts.len()).find(|&h| {
+                self.hosts[h]
+                    .proc
+                    .as_ref()
+                    .is_some_and(|p| p.joined && p.member == sender)
+            });
+            if let Some(h) = host {
+                let ci = self.comp_of(h);
+                self.comps[ci].queue.push_back((sender, bytes));
+            }
+        }
+        for (h, before) in quorate_before.into_iter().enumerate() {
+            let q = self.quorate(self.comp_of(h));
+            let fresh = self.hosts[h].proc.as_ref().is_some_and(|p| !p.told_quorum);
+            if q != before || fresh {
+                if let Some(p) = self.hosts[h].proc.as_mut() {
+                    p.told_quorum = true;
+                }
+                self.feed(h, Event::Quorum { quorate: q });
+            }
+        }
+        for ci in 0..self.comps.len() {
+            let view = self.view(ci);
+            let members = self.members(&view);
+            for &h in &view {
+                let Some(p) = self.hosts[h].proc.as_mut() else {
+                    continue;
+                };
+                if p.view == members {
+                    continue;
+                }
+                let joined: Vec<Member> = members
+                    .iter()
+                    .copied()
+                    .filter(|m| !p.view.contains(m))
+                    .collect();
+                let left: Vec<Member> = p
+                    .view
+                    .iter()
+                    .copied()
+                    .filter(|m| !members.contains(m))
+                    .collect();
+                p.view = members.clone();
+                self.feed(
+                    h,
+                    Event::Membership {
+                        members: members.clone(),
+                        left,
+                        joined,
+                    },
+                );
+            }
+        }
+        self.process_leaves();
+    }
+
+    /// Starts the daemon on `h` from its store and joins the group.
+    pub fn start(&mut self, h: usize) {
+        self.hosts[h].due = None;
+        if self.hosts[h].proc.is_some() {
+            // Rejoin after LEAVE: re-initialize, then join.
+            self.feed(h, Event::Restart);
+            self.change_views(|w| {
+                if let Some(p) = w.hosts[h].proc.as_mut() {
+                    p.joined = true;
+                }
+            });
+            return;
+        }
+        let now = self.now;
+        let rows = self.hosts[h].store.load().unwrap();
+        let db = Memdb::from_rows(rows, Limits::default(), now as u32).unwrap();
+        self.change_views(|w| {
+            let host = &mut w.hosts[h];
+            host.next_pid += 1;
+            let member = Member {
+                nodeid: h as u32 + 1,
+                pid: host.next_pid,
+            };
+            host.waiting.clear();
+            host.proc = Some(Proc {
+                member,
+                node: DcdbNode::new(member, now),
+                db,
+                joined: true,
+                leaving: false,
+                view: Vec::new(),
+                told_quorum: false,
+            });
+        });
+    }
+
+    /// The daemon on `h` dies (SIGKILL).
+    pub fn crash(&mut self, h: usize, restart_in: u64) {
+        let due = self.now + restart_in;
+        self.change_views(|w| {
+            w.hosts[h].proc = None;
+            w.hosts[h].waiting.clear();
+            w.hosts[h].due = Some(due);
+        });
+    }
+
+    /// Splits the network: each host goes to side 0 or 1 of `sides`.
+    /// With `quorum_early`, the quorum service reports the new state before
+    /// the group's last messages and membership arrive (separate channels
+    /// in corosync), so writes may reach members that just lost quorum.
+    pub fn partition_with(&mut self, sides: &[bool], quorum_early: bool) {
+        if quorum_early {
+            for h in 0..self.hosts.len() {
+                let votes = (0..sides.len())
+                    .filter(|&o| sides[o] == sides[h])
+                    .filter(|&o| !self.quorum_follows_group || self.in_group(o))
+                    .count();
+                let q = votes * 2 > self.hosts.len();
+                if q != self.quorate(self.comp_of(h)) {
+                    self.feed(h, Event::Quorum { quorate: q });
+                }
+            }
+        }
+        self.partition(sides);
+    }
+
+    pub fn partition(&mut self, sides: &[bool]) {
+        self.change_views(|w| {
+            let a: BTreeSet<usize> = (0..sides.len()).filter(|&h| !sides[h]).collect();
+            let b: BTreeSet<usize> = (0..sides.len()).filter(|&h| sides[h]).collect();
+            w.comps = [a, b]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(|hosts| Component {
+                    hosts,
+                    queue: VecDeque::new(),
+                })
+                .collect();
+        });
+    }
+
+    pub fn heal(&mut self) {
+        let n = self.hosts.len();
+        self.partition(&vec![false; n]);
+    }
+
+    pub fn synced(&self, h: usize) -> bool {
+        self.hosts[h]
+            .proc
+            .as_ref()
+            .is_some_and(|p| p.joined && p.node.mode() == Mode::Synced)
+    }
+}
+
+fn describe(e: &Event) -> String {
+    match e {
+        Event::Deliver { sender, bytes } => match ccfs_proto::Message::decode(bytes) {
+            Ok(ccfs_proto::Message::Normal { base, count, .. }) => {
+                format!(
+                    "deliver n{}/{} normal {} #{count}",
+                    sender.nodeid, sender.pid, base.subtype
+                )
+            }
+            Ok(ccfs_proto::Message::State { base, epoch, .. }) => format!(
+                "deliver n{}/{} state {} e{}/{}",
+                sender.nodeid, sender.pid, base.msg_type, epoch.epoch, epoch.nodeid
+            ),
+            Err(_) => "deliver ?".into(),
+        },
+        Event::Membership {
+            members, joined, ..
+        } => format!(
+            "membership {:?} joined {:?}",
+            members
+                .iter()
+                .map(|m| (m.nodeid, m.pid))
+                .collect::<Vec<_>>(),
+            joined.iter().map(|m| (m.nodeid, m.pid)).collect::<Vec<_>>()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_action(a: &Action) -> String {
+    match a {
+        Action::Multicast { bytes, purpose } => match ccfs_proto::Message::decode(bytes) {
+            Ok(m) => format!(
+                "mcast t{}/{} {purpose:?}",
+                m.base().msg_type,
+                m.base().subtype
+            ),
+            Err(_) => "mcast ?".into(),
+        },
+        Action::Persist(_) => "persist".into(),
+        Action::Resynced { .. } => "resynced".into(),
+        other => format!("{other:?}"),
+    }
+}
