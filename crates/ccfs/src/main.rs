@@ -1,22 +1,9 @@
-//! ccfs: the cluster configuration file system daemon, a drop-in for
-//! `pmxcfs` (spec fuse.md §1).
-
-mod cli;
-mod daemon;
-mod fuse;
-mod host;
-mod logging;
-mod node;
-mod plugins;
-mod process;
-mod quorum;
-mod render;
-mod signals;
-mod status_files;
+//! The `ccfs` command (fuse.md §1.1; the path flags of the team brief).
 
 use std::process::ExitCode;
 
-use cli::{Options, USAGE};
+use ccfs::cli::{Options, USAGE};
+use ccfs::{daemon, logging};
 
 fn main() -> ExitCode {
     let opts = match Options::parse(std::env::args().skip(1)) {

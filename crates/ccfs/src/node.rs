@@ -271,3 +271,7 @@ impl Node {
         self.set_mtime(Origin::Kernel, path, 0).map(|()| false)
     }
 }
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

@@ -46,11 +46,12 @@ fn fuse_connection(mount: &std::path::Path) -> Option<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let want = mount.to_str()?;
     info.lines()
+        .rev()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             (f.len() > 4 && f[4] == want).then(|| f[2].to_string())
         })
-        .last()
+        .next()
         .and_then(|dev| dev.split_once(':').map(|(_, minor)| minor.to_string()))
 }
 

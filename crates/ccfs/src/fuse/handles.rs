@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use fuser::FileType;
 
-use crate::plugins::Plugin;
-
 /// One name of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirItem {
@@ -20,7 +18,7 @@ pub struct DirItem {
 #[derive(Debug)]
 pub enum Handle {
     /// The text generated at open; reads are windows of it (plugins.md §1).
-    Function { plugin: Plugin, content: Vec<u8> },
+    Function(Vec<u8>),
     /// The listing taken at opendir: readdir pages through it, so a
     /// directory of n entries costs O(n), not O(n²).
     Dir(Arc<Vec<DirItem>>),

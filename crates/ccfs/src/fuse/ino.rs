@@ -3,7 +3,7 @@
 //! above bit 63, which tree inodes (versions) can never reach — unlike a
 //! fixed low range that real inodes grow into (DESIGN.md pitfalls).
 
-use ccfs_memdb::{Inode, ROOT};
+use ccfs_memdb::Inode;
 
 use crate::plugins::Plugin;
 
@@ -29,10 +29,6 @@ impl Target {
             Target::Plugin(p) => PLUGIN_BIT | p.index(),
         }
     }
-
-    pub fn is_root(self) -> bool {
-        self == Target::Tree(ROOT)
-    }
 }
 
 /// The tree path of `name` inside the directory at `parent_path` (which is
@@ -50,12 +46,12 @@ pub fn child_path(parent_path: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ccfs_memdb::ROOT;
 
     #[test]
     fn root_is_node_one() {
         assert_eq!(Target::Tree(ROOT).ino(), 1);
         assert_eq!(Target::from_ino(1), Some(Target::Tree(ROOT)));
-        assert!(Target::from_ino(1).unwrap().is_root());
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl CcfsFs {
                     return Err(Errno::EIO);
                 }
                 let content = self.function_content(p);
-                let fh = self.handles.insert(Handle::Function { plugin: p, content });
+                let fh = self.handles.insert(Handle::Function(content));
                 Ok((fh, FopenFlags::FOPEN_DIRECT_IO))
             }
             Target::Tree(inode) => {
@@ -91,7 +91,7 @@ impl CcfsFs {
         };
         match Target::from_ino(ino).ok_or(Errno::ENOENT)? {
             Target::Plugin(_) => match self.handles.get(fh).as_deref() {
-                Some(Handle::Function { content, .. }) => Ok(window(content)),
+                Some(Handle::Function(content)) => Ok(window(content)),
                 _ => Err(Errno::EBADF),
             },
             Target::Tree(inode) => self.node.read(|db| match db.get(inode) {

@@ -1,0 +1,17 @@
+//! ccfs: the cluster configuration file system daemon, a drop-in for
+//! `pmxcfs` (spec fuse.md). The binary (`main.rs`) only parses the command
+//! line and calls [`daemon::run`]; the layers are public so that other
+//! front ends (the IPC server) can be wired to the same [`node::Node`].
+
+pub mod cli;
+pub mod daemon;
+pub mod fuse;
+pub mod host;
+pub mod logging;
+pub mod node;
+pub mod plugins;
+pub mod process;
+pub mod quorum;
+pub mod render;
+pub mod signals;
+pub mod status_files;
