@@ -1,0 +1,182 @@
+//! The status group `pve_kvstore_v1` of one node: the generic dfsm plus the
+//! kvstore application, driven by the daemon one event at a time.
+//!
+//! [`KvstoreNode::handle`] borrows the [`Status`] for each event instead of
+//! owning it: the IPC server and the status files read it between events
+//! (behind the daemon's lock), and in local mode it lives without a node.
+
+use ccfs_dfsm::{Action, Dfsm, Member, Mode, Purpose};
+use ccfs_status::kvstore::{SUBTYPE_LOG, SUBTYPE_UPDATE};
+use ccfs_status::Status;
+
+use crate::app::Kvstore;
+
+/// CPG group name (kvstore.md §1); corosync counts the NUL: length 15.
+pub const KVSTORE_GROUP: &str = "pve_kvstore_v1";
+/// Protocol version written into every header of this group (kvstore.md §1).
+pub const KVSTORE_PROTOCOL_VERSION: u32 = 0;
+
+/// Inputs of the kvstore state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A CPG delivery of this group.
+    Deliver { sender: Member, bytes: Vec<u8> },
+    /// A CPG configuration change of this group.
+    Membership {
+        members: Vec<Member>,
+        left: Vec<Member>,
+        joined: Vec<Member>,
+    },
+    /// A [`Action::Multicast`] could not be sent.
+    MulticastFailed { purpose: Purpose },
+    /// The group is being re-initialized with a working CPG handle, right
+    /// before `cpg_join` (dfsm.md §11): back to START, queue dropped.
+    Restart,
+    /// The CPG handle was finalized (corosync lost, or the service was
+    /// stopped): local changes stay local until the next [`Event::Restart`].
+    Disconnected,
+}
+
+/// The kvstore group of one node.
+#[derive(Debug)]
+pub struct KvstoreNode {
+    dfsm: Dfsm,
+    startup_ip: String,
+    /// C's `dfsm_is_initialized`: whether a CPG handle exists. Local
+    /// changes are multicast only then (kvstore.md §2).
+    connected: bool,
+}
+
+impl KvstoreNode {
+    /// `me` is our nodeid (`cpg_local_get`) and pid; `startup_ip` is the
+    /// address found at startup (`cfs.ip`, kvstore.md §5.3). Create the
+    /// node once `cpg_initialize` succeeded: it starts with a CPG handle.
+    pub fn new(me: Member, startup_ip: &str) -> KvstoreNode {
+        KvstoreNode {
+            dfsm: Dfsm::new(me, KVSTORE_PROTOCOL_VERSION),
+            startup_ip: startup_ip.to_owned(),
+            connected: true,
+        }
+    }
+
+    pub fn dfsm(&self) -> &Dfsm {
+        &self.dfsm
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.dfsm.mode()
+    }
+
+    /// Whether local changes are multicast now (a CPG handle exists).
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Handles one event at local time `now` (Unix seconds); the returned
+    /// actions must be executed in order before the next event. Only
+    /// `Multicast`, `ModeChanged` and `Leave` occur in this group.
+    pub fn handle(&mut self, status: &mut Status, now: u64, event: Event) -> Vec<Action> {
+        let mut app = Kvstore {
+            status,
+            startup_ip: &self.startup_ip,
+            now,
+        };
+        let actions = match event {
+            Event::Deliver { sender, bytes } => self.dfsm.deliver(&mut app, sender, &bytes),
+            Event::Membership {
+                members, joined, ..
+            } => self.dfsm.membership(&mut app, &members, &joined),
+            Event::MulticastFailed { purpose } => self.dfsm.multicast_failed(&mut app, purpose),
+            Event::Restart => {
+                self.connected = true;
+                self.dfsm.restart(&mut app)
+            }
+            Event::Disconnected => {
+                self.connected = false;
+                Vec::new()
+            }
+        };
+        stamp(actions, now)
+    }
+
+    /// IPC SET_STATUS (`cfs_status_set`, kvstore.md §3.2): stores the value
+    /// and, with a CPG handle, multicasts the UPDATE without waiting — in
+    /// any mode, also when the local store refused the value; the dfsm of
+    /// every member queues it until synced. The result is the client's.
+    pub fn set_status(
+        &mut self,
+        status: &mut Status,
+        now: u64,
+        key: &str,
+        value: &[u8],
+    ) -> (ccfs_status::Result<()>, Vec<Action>) {
+        let outcome = status.set_status(key, value, now);
+        let actions = match outcome.update {
+            Some(payload) if self.connected => {
+                vec![self.dfsm.send_message(SUBTYPE_UPDATE, &payload)]
+            }
+            _ => Vec::new(),
+        };
+        (outcome.result, stamp(actions, now))
+    }
+
+    /// LOG_CLUSTER_MSG and the daemon's own cluster log lines
+    /// (`cfs_cluster_log`, clusterlog.md §4): inserted locally, then
+    /// multicast as LOG if a CPG handle exists. Priority ≥ 8 logs nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log(
+        &mut self,
+        status: &mut Status,
+        now: u64,
+        ident: &[u8],
+        tag: &[u8],
+        pid: u32,
+        priority: u8,
+        msg: &[u8],
+    ) -> Vec<Action> {
+        let actions = match status.log(ident, tag, pid, priority, msg, now as u32) {
+            Some(entry) if self.connected => vec![self.dfsm.send_message(SUBTYPE_LOG, &entry)],
+            _ => Vec::new(),
+        };
+        stamp(actions, now)
+    }
+}
+
+/// Offset of the base header's `time` (dfsm.md §3.1) and of the epoch's
+/// `time` in a state header (§3.3).
+const HEADER_TIME: usize = 8;
+const EPOCH_TIME: usize = 20;
+const NORMAL: u16 = 0;
+const SYNC_START: u16 = 1;
+const NORMAL_HEADER_LEN: usize = 24;
+const STATE_HEADER_LEN: usize = 32;
+
+/// Writes the sender clock into the messages the dfsm framed, as C's
+/// `time(NULL)` at send. `Dfsm::set_now` is crate-private in ccfs-dfsm, so
+/// a group outside that crate cannot hand it the time; until it is public
+/// the clock is applied here. A SYNC_START also carries the coordinator's
+/// new epoch, whose time is the same clock (dfsm.md §7); every member,
+/// this one included, adopts the epoch from the delivered SYNC_START, so
+/// patching it keeps all state messages of the exchange consistent.
+fn stamp(mut actions: Vec<Action>, now: u64) -> Vec<Action> {
+    let t = (now as u32).to_le_bytes();
+    for a in &mut actions {
+        let Action::Multicast { bytes, purpose } = a else {
+            continue;
+        };
+        if bytes.len() < STATE_HEADER_LEN.min(NORMAL_HEADER_LEN) {
+            continue;
+        }
+        let kind = u16::from_le_bytes([bytes[0], bytes[1]]);
+        // NORMAL messages sent for the protocol are resends of the queue
+        // (dfsm.md §7 rule 7): C resends them unchanged.
+        if kind == NORMAL && *purpose == Purpose::Protocol {
+            continue;
+        }
+        bytes[HEADER_TIME..HEADER_TIME + 4].copy_from_slice(&t);
+        if kind == SYNC_START && bytes.len() >= STATE_HEADER_LEN {
+            bytes[EPOCH_TIME..EPOCH_TIME + 4].copy_from_slice(&t);
+        }
+    }
+    actions
+}
