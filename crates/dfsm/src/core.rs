@@ -107,7 +107,9 @@ impl Dfsm {
         self.members.iter().map(|m| (m.id, m.synced)).collect()
     }
 
-    pub(crate) fn set_now(&mut self, now: u64) {
+    /// The local clock (Unix seconds) for headers and epochs; set before
+    /// feeding each event when driving a [`Dfsm`] directly.
+    pub fn set_now(&mut self, now: u64) {
         self.now = now;
     }
 

@@ -16,7 +16,7 @@ pub mod mode;
 mod queue;
 pub mod types;
 
-pub use app::{Application, Ctx, Outbox, Status};
+pub use app::{Application, Ctx, MemberState, Outbox, Status};
 pub use core::Dfsm;
 pub use dcdb::{DcdbNode, Event, Request, DCDB_PROTOCOL_VERSION, VERIFY_INTERVAL_SECS};
 pub use mode::Mode;

@@ -218,3 +218,51 @@ impl Application for Dcdb<'_> {
         Some(self.db.checksum())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ccfs_proto::index::IndexEntry;
+
+    fn idx(version: u64, mtime: u32, entries: &[(u64, u8)]) -> Index {
+        Index {
+            version,
+            last_inode: entries.last().map_or(0, |e| e.0),
+            writer: 0,
+            mtime,
+            entries: entries
+                .iter()
+                .map(|&(inode, d)| IndexEntry {
+                    inode,
+                    digest: [d; 32],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn leader_is_highest_version_then_latest_mtime_then_first() {
+        let a = idx(5, 10, &[]);
+        let b = idx(6, 1, &[]);
+        let c = idx(6, 2, &[]);
+        let d = idx(6, 2, &[]);
+        assert_eq!(select_leader(&[a.clone(), b.clone()]), 1);
+        assert_eq!(select_leader(&[a.clone(), b, c.clone(), d]), 2);
+        assert_eq!(select_leader(&[c.clone(), c]), 0);
+        assert_eq!(select_leader(&[a]), 0);
+    }
+
+    #[test]
+    fn updates_are_the_leaders_entries_the_slave_lacks() {
+        let leader = idx(9, 0, &[(0, 9), (2, 1), (3, 2), (7, 3), (9, 4)]);
+        // Same 2, different 3, missing 7, extra 5 (not announced), 9 past
+        // the end of the slave's entries.
+        let slave = idx(6, 0, &[(0, 6), (2, 1), (3, 8), (5, 1)]);
+        let mut send = BTreeSet::new();
+        differing(&leader, &slave, &mut send);
+        assert_eq!(send.into_iter().collect::<Vec<_>>(), [0, 3, 7, 9]);
+        let mut none = BTreeSet::new();
+        differing(&leader, &leader, &mut none);
+        assert!(none.is_empty());
+    }
+}

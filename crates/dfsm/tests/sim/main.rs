@@ -5,10 +5,12 @@
 //! all daemons up, no message in flight): all nodes synced with identical
 //! trees, and every write acknowledged to a writer is present.
 //!
+//! `CCFS_SIM_TRACE=1` prints every event and its actions.
 //! `CCFS_SIM_SEEDS=N` sets how many seeds run (default 100; 1000 in
 //! release: `CCFS_SIM_SEEDS=1000 cargo test --release -p ccfs-dfsm --test sim`),
 //! `CCFS_SIM_SEED=S` runs one seed.
 
+mod trace;
 mod world;
 
 use ccfs_dfsm::{Event, Request};

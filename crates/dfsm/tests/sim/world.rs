@@ -13,6 +13,8 @@ use ccfs_dfsm::{Action, DcdbNode, Event, Member, Mode};
 use ccfs_memdb::mem_store::MemStore;
 use ccfs_memdb::{Limits, Memdb, Store};
 
+use crate::trace::{describe, describe_action};
+
 /// xorshift64*: the simulation's only source of randomness.
 pub struct Rng(u64);
 
@@ -473,50 +475,5 @@ impl World {
             .proc
             .as_ref()
             .is_some_and(|p| p.joined && p.node.mode() == Mode::Synced)
-    }
-}
-
-fn describe(e: &Event) -> String {
-    match e {
-        Event::Deliver { sender, bytes } => match ccfs_proto::Message::decode(bytes) {
-            Ok(ccfs_proto::Message::Normal { base, count, .. }) => {
-                format!(
-                    "deliver n{}/{} normal {} #{count}",
-                    sender.nodeid, sender.pid, base.subtype
-                )
-            }
-            Ok(ccfs_proto::Message::State { base, epoch, .. }) => format!(
-                "deliver n{}/{} state {} e{}/{}",
-                sender.nodeid, sender.pid, base.msg_type, epoch.epoch, epoch.nodeid
-            ),
-            Err(_) => "deliver ?".into(),
-        },
-        Event::Membership {
-            members, joined, ..
-        } => format!(
-            "membership {:?} joined {:?}",
-            members
-                .iter()
-                .map(|m| (m.nodeid, m.pid))
-                .collect::<Vec<_>>(),
-            joined.iter().map(|m| (m.nodeid, m.pid)).collect::<Vec<_>>()
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
-fn describe_action(a: &Action) -> String {
-    match a {
-        Action::Multicast { bytes, purpose } => match ccfs_proto::Message::decode(bytes) {
-            Ok(m) => format!(
-                "mcast t{}/{} {purpose:?}",
-                m.base().msg_type,
-                m.base().subtype
-            ),
-            Err(_) => "mcast ?".into(),
-        },
-        Action::Persist(_) => "persist".into(),
-        Action::Resynced { .. } => "resynced".into(),
-        other => format!("{other:?}"),
     }
 }
