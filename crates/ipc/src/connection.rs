@@ -173,6 +173,21 @@ pub(crate) fn refuse(fd: &OwnedFd, error: i32, shared: &Shared) {
     }
 }
 
+/// Refuses a client over the connection limit from the accept thread. The
+/// request is read first (waiting briefly) so that the client sees our
+/// answer rather than a broken pipe on its send.
+pub(crate) fn refuse_over_limit(fd: &OwnedFd) {
+    let wait = std::time::Duration::from_millis(100);
+    if poll(&[(fd.as_raw_fd(), libc::POLLIN)], Some(wait)).is_ok_and(|ev| ev[0] & libc::POLLIN != 0)
+    {
+        let mut request = [0u8; CONNECTION_REQUEST_SIZE];
+        let _ = socket::recv_some(fd, &mut request);
+    }
+    if let Ok(bytes) = ConnectionResponse::refused(-libc::EAGAIN).encode() {
+        let _ = socket::send_all(fd, &bytes, Instant::now() + wait);
+    }
+}
+
 fn create_rings(fd: &OwnedFd, cred: &Credentials, max: u32, shared: &Shared) -> io::Result<Rings> {
     let template = shared.config.shm_dir.join(format!(
         "qb-{}-{}-{}-XXXXXX",

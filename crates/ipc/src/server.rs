@@ -173,7 +173,7 @@ fn accept_loop(listener: OwnedFd, shared: &Arc<Shared>) {
                     limit = shared.config.max_connections,
                     "IPC connection limit reached, refusing client"
                 );
-                connection::refuse(&fd, -libc::EAGAIN, shared);
+                connection::refuse_over_limit(&fd);
                 continue;
             }
             shared.active.fetch_add(1, Ordering::SeqCst);
