@@ -5,8 +5,12 @@
 //! Layout: [`frame`] and [`request`] are the byte codecs, [`access`] the
 //! credential and path rules, [`guest_props`] the config scanner of ops
 //! 11/13, [`dispatch`] one request → one response, [`ring`] the libqb
-//! shared-memory ring, [`socket`] the setup socket, `connection` one client,
-//! [`server`] the service. The daemon implements [`Backend`].
+//! shared-memory ring (with `sigbus` guarding its mappings against clients
+//! that shrink the files), [`socket`] the setup socket, `connection` one
+//! client, [`server`] the service. The daemon implements [`Backend`].
+//!
+//! Wiring: `Server::start(Config::new("pve2", group_gid("www-data")?),
+//! backend)` after the FUSE mount, `server.stop()` before unmounting.
 
 pub mod access;
 pub mod backend;
