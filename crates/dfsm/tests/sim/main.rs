@@ -6,8 +6,8 @@
 //! trees, and every write acknowledged to a writer is present.
 //!
 //! `CCFS_SIM_TRACE=1` prints every event and its actions.
-//! `CCFS_SIM_SEEDS=N` sets how many seeds run (default 100; 1000 in
-//! release: `CCFS_SIM_SEEDS=1000 cargo test --release -p ccfs-dfsm --test sim`),
+//! `CCFS_SIM_SEEDS=N` sets how many seeds run (default 100 unoptimised,
+//! 1000 with `cargo test --release -p ccfs-dfsm --test sim`),
 //! `CCFS_SIM_SEED=S` runs one seed.
 
 mod trace;
@@ -260,7 +260,8 @@ fn seeds() -> Vec<u64> {
             let n = std::env::var("CCFS_SIM_SEEDS")
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(100);
+                // 1000 seeds take seconds in release, ~2 min unoptimised.
+                .unwrap_or(if cfg!(debug_assertions) { 100 } else { 1000 });
             (0..n).collect()
         }
     }
