@@ -178,7 +178,11 @@ fn random_requests_never_panic_and_always_frame_correctly() {
             Outcome::Disconnect => assert_eq!(op, -3),
         }
     }
-    // a message shorter than a header ends the connection
+    // libqb's disconnect request and a message shorter than a header end the connection
+    assert_eq!(
+        handle(mock.as_ref(), &peer(Access::ReadWrite), &req(-3, b"")),
+        Outcome::Disconnect
+    );
     assert_eq!(
         handle(mock.as_ref(), &peer(Access::ReadWrite), &[1, 0, 0]),
         Outcome::Disconnect
