@@ -309,6 +309,9 @@ impl Dfsm {
         }
         self.lowest_nodeid = members.iter().map(|m| m.nodeid).min().unwrap_or(0);
         self.we_are_member = members.contains(&self.me);
+        // `dfsm_release_sync_resources`: the application drops what it
+        // collected for the previous exchange; states are rebuilt below.
+        app.cleanup();
         let mut sorted: Vec<Member> = members.to_vec();
         sorted.sort();
         self.members = sorted

@@ -98,6 +98,10 @@ impl Dfsm {
             self.apply_status(app, acts, status);
             return;
         }
+        if !self.is_member(sender) {
+            // `dfsm_queue_add_message` refuses senders outside the table.
+            return self.leave(app, acts);
+        }
         let q = Queued {
             sender,
             count,
@@ -107,9 +111,6 @@ impl Dfsm {
             self.sync_queue.push_back(q);
         } else {
             self.msg_queue.insert(q);
-        }
-        if !self.is_member(sender) {
-            self.leave(app, acts);
         }
     }
 
