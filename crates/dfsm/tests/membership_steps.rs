@@ -255,3 +255,47 @@ fn resend_own_queued_messages_on_join_and_drop_the_rest() {
     n.synced_with(&[1, 2, 3]);
     assert!(n.db.lookup("a").is_none() && n.db.lookup("b").is_none());
 }
+
+/// dfsm.md §8.5: a SYNCED member applies a new message of a member that is
+/// still being updated at once, while that member's older message waits in
+/// the queue until UPDATE_COMPLETE (Y1). Reproduced, not fixed.
+#[test]
+fn synced_leader_applies_an_unsynced_members_new_message_before_its_queued_one() {
+    let mut n = Node::new(1);
+    n.db.mkdir(
+        "x",
+        ccfs_memdb::Stamp {
+            writer: 1,
+            mtime: 5,
+        },
+    )
+    .unwrap();
+    let _ = n.db.take_batch();
+    n.members(&[1, 2], &[1, 2]);
+    let epoch = n.node.dfsm().sync_epoch();
+    n.deliver(1, state_msg(MessageType::SyncStart, T0, epoch, &[]));
+    // node2's first message arrives during the exchange: queued.
+    assert_eq!(n.deliver(2, mkdir_msg("q1", 1, T0)), []);
+    let behind = ccfs_memdb::Memdb::new(ccfs_memdb::Limits::default(), T0 as u32);
+    n.deliver(
+        1,
+        state_msg(MessageType::State, T0, epoch, &n.db.encode_index()),
+    );
+    let acts = n.deliver(
+        2,
+        state_msg(MessageType::State, T0, epoch, &behind.encode_index()),
+    );
+    // Leader: the root and `x` differ, then UPDATE_COMPLETE; node1 is
+    // synced, node2's queued message stays (its sender is not synced).
+    assert_eq!(acts.len(), 4, "{acts:?}");
+    assert_eq!(acts[3], Action::ModeChanged(Mode::Synced));
+    assert!(n.db.lookup("q1").is_none());
+    // node2's second message is applied at once by the synced leader.
+    let acts = n.deliver(2, mkdir_msg("q2", 2, T0));
+    assert!(matches!(&acts[..], [Action::Persist(_)]), "{acts:?}");
+    assert!(n.db.lookup("q2").is_some() && n.db.lookup("q1").is_none());
+    // Y1: UPDATE_COMPLETE marks everyone synced and releases q1.
+    let acts = n.deliver(1, state_msg(MessageType::UpdateComplete, T0, epoch, &[]));
+    assert!(matches!(&acts[..], [Action::Persist(_)]), "{acts:?}");
+    assert!(n.db.lookup("q1").is_some());
+}
