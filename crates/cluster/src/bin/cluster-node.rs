@@ -1,0 +1,295 @@
+//! cluster-node: memdb + SqliteStore + the cluster service in one process,
+//! driven by commands on stdin (for the real-corosync tests and the bench).
+//!
+//! Every command prints exactly one answer line, in order: `= <value>` on
+//! success, `! <errno>` on failure. Commands:
+//! `mkdir P`, `create P`, `write P TEXT` (whole file, truncating),
+//! `append P TEXT`, `delete P`, `rename A B`, `mtime P SECS`, `unlock P`,
+//! `read P` (`= <text>`), `checksum` (`= <hex> <version>`), `count DIR`
+//! (children of DIR), `status` (`= quorate=<0|1> mode=<Mode> members=<n>
+//! joined=<0|1>`), `cmap` (`= <name> <version> <node,...>`), `fill DIR N
+//! SIZE` (create and write N files, `= <ms>`), `overwrite P N SIZE`
+//! (rewrite one file N times, `= <ms>`), `quit`.
+//! Options: `--db FILE` (required), `--corosync-conf FILE` (target of the
+//! corosync.conf sync, default none = /dev/null-like: a file in the db's
+//! directory), `--restart-delay-ms N`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ccfs_cluster::{ClusterService, ConfSync, Host, Options, Request, Tree};
+use ccfs_memdb::{Batch, Change, Limits, Memdb, Op, Root, Row, Store, StoreError};
+use ccfs_store::{SqliteStore, StoreOptions};
+
+struct State {
+    db: Memdb,
+    store: SqliteStore,
+}
+
+impl Tree for State {
+    fn memdb(&mut self) -> &mut Memdb {
+        &mut self.db
+    }
+    fn persist(&mut self, batch: Batch) -> Result<(), StoreError> {
+        self.store.commit(&batch)
+    }
+    fn replace_all(&mut self, rows: &[Row], root: Root) -> Result<(), StoreError> {
+        self.store.replace_all(rows, root)
+    }
+}
+
+struct NodeHost {
+    state: Mutex<State>,
+}
+
+impl Host for NodeHost {
+    fn with_tree(&self, f: &mut dyn FnMut(&mut dyn Tree)) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut *st);
+    }
+    fn changed(&self, _changes: Vec<Change>) {}
+    fn quorum_changed(&self, quorate: bool) {
+        eprintln!("quorate {}", u8::from(quorate));
+    }
+}
+
+struct Args {
+    db: PathBuf,
+    conf: Option<PathBuf>,
+    restart_delay: Option<Duration>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        db: PathBuf::new(),
+        conf: None,
+        restart_delay: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut val = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--db" => a.db = PathBuf::from(val()?),
+            "--corosync-conf" => a.conf = Some(PathBuf::from(val()?)),
+            "--restart-delay-ms" => {
+                let ms = val()?.parse().map_err(|e| format!("{e}"))?;
+                a.restart_delay = Some(Duration::from_millis(ms));
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.db.as_os_str().is_empty() {
+        return Err("--db is required".into());
+    }
+    Ok(a)
+}
+
+fn open(db: &PathBuf) -> Result<State, String> {
+    let mut store = SqliteStore::open(db, &StoreOptions::default()).map_err(|e| e.to_string())?;
+    let rows = store.load().map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    let mut db = Memdb::from_rows(rows, Limits::default(), now).map_err(|e| e.to_string())?;
+    let batch = db.take_batch();
+    if !batch.is_empty() {
+        store.commit(&batch).map_err(|e| e.to_string())?;
+    }
+    let _ = db.take_changes();
+    Ok(State { db, store })
+}
+
+type Answer = Result<String, i32>;
+
+fn op(svc: &ClusterService, op: Op) -> Answer {
+    svc.submit(Request::Op(op)).map(|n| n.to_string())
+}
+
+fn fill(svc: &ClusterService, dir: &str, n: usize, size: usize) -> Answer {
+    let data = vec![b'x'; size];
+    let start = Instant::now();
+    for i in 0..n {
+        let path = format!("{dir}/f{i}");
+        op(svc, Op::Create { path: path.clone() })?;
+        op(
+            svc,
+            Op::Write {
+                path,
+                offset: 0,
+                data: data.clone(),
+                truncate: true,
+            },
+        )?;
+    }
+    Ok(start.elapsed().as_millis().to_string())
+}
+
+fn overwrite(svc: &ClusterService, path: &str, n: usize, size: usize) -> Answer {
+    let start = Instant::now();
+    for i in 0..n {
+        let data = vec![b'a' + (i % 26) as u8; size];
+        op(
+            svc,
+            Op::Write {
+                path: path.to_string(),
+                offset: 0,
+                data,
+                truncate: true,
+            },
+        )?;
+    }
+    Ok(start.elapsed().as_millis().to_string())
+}
+
+fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
+    let words: Vec<&str> = line.split(' ').collect();
+    let arg = |i: usize| words.get(i).copied().unwrap_or("").to_string();
+    let num = |i: usize| arg(i).parse::<usize>().map_err(|_| libc::EINVAL);
+    let tree = || host.state.lock().unwrap_or_else(|p| p.into_inner());
+    match words[0] {
+        "mkdir" => op(svc, Op::Mkdir { path: arg(1) }),
+        "create" => op(svc, Op::Create { path: arg(1) }),
+        "write" | "append" => {
+            let text = words.get(2..).map(|w| w.join(" ")).unwrap_or_default();
+            let offset = if words[0] == "append" {
+                tree().db.lookup(&arg(1)).map_or(0, |e| e.data.len() as u64)
+            } else {
+                0
+            };
+            op(
+                svc,
+                Op::Write {
+                    path: arg(1),
+                    offset,
+                    data: text.into_bytes(),
+                    truncate: words[0] == "write",
+                },
+            )
+        }
+        "delete" => op(svc, Op::Delete { path: arg(1) }),
+        "rename" => op(
+            svc,
+            Op::Rename {
+                from: arg(1),
+                to: arg(2),
+            },
+        ),
+        "mtime" => op(
+            svc,
+            Op::Mtime {
+                path: arg(1),
+                mtime: num(2)? as u32,
+            },
+        ),
+        "unlock" => svc
+            .submit(Request::UnlockRequest { path: arg(1) })
+            .map(|n| n.to_string()),
+        "read" => {
+            let t = tree();
+            let e = t.db.lookup(&arg(1)).ok_or(libc::ENOENT)?;
+            Ok(String::from_utf8_lossy(&e.data).into_owned())
+        }
+        "checksum" => {
+            let t = tree();
+            Ok(format!(
+                "{} {}",
+                hex::encode(t.db.checksum()),
+                t.db.version()
+            ))
+        }
+        "count" => {
+            let t = tree();
+            let dir = t.db.lookup(&arg(1)).ok_or(libc::ENOENT)?;
+            Ok(t.db.children(dir.inode).len().to_string())
+        }
+        "status" => {
+            let s = svc.status();
+            Ok(format!(
+                "quorate={} mode={} members={} joined={} nodeid={}",
+                u8::from(s.quorate),
+                s.mode.map_or("none".to_string(), |m| format!("{m:?}")),
+                s.members.len(),
+                u8::from(s.joined),
+                s.nodeid
+            ))
+        }
+        "cmap" => {
+            let c = svc.cluster_config().ok_or(libc::ENODATA)?;
+            let nodes: Vec<String> = c
+                .nodes
+                .iter()
+                .map(|n| format!("{}/{}", n.name, n.nodeid))
+                .collect();
+            Ok(format!(
+                "{} {} {}",
+                c.cluster_name,
+                c.config_version,
+                nodes.join(",")
+            ))
+        }
+        "fill" => fill(svc, &arg(1), num(2)?, num(3)?),
+        "overwrite" => overwrite(svc, &arg(1), num(2)?, num(3)?),
+        _ => Err(libc::EINVAL),
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("cluster-node: {e}");
+            std::process::exit(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let state = match open(&args.db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cluster-node: {e}");
+            std::process::exit(1);
+        }
+    };
+    let host = Arc::new(NodeHost {
+        state: Mutex::new(state),
+    });
+    let mut options = Options {
+        conf_sync: ConfSync {
+            target: args
+                .conf
+                .unwrap_or_else(|| args.db.with_extension("corosync.conf")),
+            reload: None,
+        },
+        ..Options::default()
+    };
+    if let Some(d) = args.restart_delay {
+        options.restart_delay = d;
+    }
+    let mut svc = match ClusterService::start(Arc::clone(&host), options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cluster-node: {e}");
+            std::process::exit(1);
+        }
+    };
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line == "quit" {
+            break;
+        }
+        let answer = match command(&svc, &host, &line) {
+            Ok(v) => format!("= {v}"),
+            Err(e) => format!("! {e}"),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{answer}");
+        let _ = out.flush();
+    }
+    svc.shutdown();
+}

@@ -1,0 +1,34 @@
+//! The seam between the cluster service and the daemon that owns the tree.
+//!
+//! The daemon's single writer path owns the memdb and its store (FUSE reads
+//! and local mode use them too); the service borrows both for the duration
+//! of one corosync event through [`Host::with_tree`], so that the dfsm's
+//! actions that touch the tree or the disk run under the same lock as the
+//! change they belong to.
+
+use ccfs_memdb::{Batch, Change, Memdb, Root, Row, StoreError};
+
+/// The tree and its persistent copy, locked for one event.
+pub trait Tree {
+    fn memdb(&mut self) -> &mut Memdb;
+    /// Commit one batch (dfsm `Action::Persist`). The host may defer the
+    /// disk write (its durability policy) but must not lose the rows. An
+    /// error puts the memdb into error mode (the service does that).
+    fn persist(&mut self, batch: Batch) -> Result<(), StoreError>;
+    /// Rewrite the store after a resync (`Action::Resynced`); the memdb
+    /// already holds the new tree.
+    fn replace_all(&mut self, rows: &[Row], root: Root) -> Result<(), StoreError>;
+}
+
+/// What the daemon provides to the service. Called from the service's
+/// event-loop thread only.
+pub trait Host: Send + Sync + 'static {
+    /// Lock the tree and its store, run `f`, unlock.
+    fn with_tree(&self, f: &mut dyn FnMut(&mut dyn Tree));
+    /// Changes the cluster made to the tree (remote writes, own writes as
+    /// delivered, resyncs), after the lock was released: for kernel cache
+    /// invalidation. Never empty.
+    fn changed(&self, changes: Vec<Change>);
+    /// The quorate flag changed (feeds the read-only wrapper).
+    fn quorum_changed(&self, _quorate: bool) {}
+}

@@ -1,0 +1,200 @@
+//! The public face of the cluster service: start it with a [`Host`], submit
+//! writers' requests from any thread, read the quorate flag, the cluster
+//! configuration and the dfsm status.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ccfs_corosync::ClusterConfig;
+use ccfs_dfsm::{Member, Mode, Purpose, Request, RequestId};
+
+use crate::corosync_conf::ConfSync;
+use crate::event_loop;
+use crate::host::Host;
+use crate::wake::Wake;
+use crate::Error;
+
+/// errnos a writer can get from the service itself (dcdb.md §4).
+pub const EACCES: i32 = libc::EACCES;
+pub const EBUSY: i32 = libc::EBUSY;
+
+/// Tunables; the defaults are pmxcfs's.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub conf_sync: ConfSync,
+    /// Wait before re-initializing a service that failed or left
+    /// (dfsm.md §11: pmxcfs re-initializes after more than 5 s).
+    pub restart_delay: Duration,
+    /// Period of `Event::Tick` and of the restart checks.
+    pub tick: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            conf_sync: ConfSync::default(),
+            restart_delay: Duration::from_secs(5),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A snapshot of the dcdb group's state, for `.members`, logs and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Our corosync nodeid; 0 until the first `cpg_initialize`.
+    pub nodeid: u32,
+    pub pid: u32,
+    /// `None` until the dfsm exists (first successful join).
+    pub mode: Option<Mode>,
+    /// Members of the last membership, sorted, with their synced flag.
+    pub members: Vec<(Member, bool)>,
+    pub joined: bool,
+    pub quorate: bool,
+}
+
+/// What writer threads and helper threads hand to the loop.
+pub(crate) enum Input {
+    Request { id: RequestId, request: Request },
+    MulticastFailed { purpose: Purpose, generation: u64 },
+}
+
+/// The reply slot of one waiting writer.
+type Waiter = SyncSender<Result<u32, i32>>;
+
+pub(crate) struct Shared {
+    pub quorate: AtomicBool,
+    pub stop: AtomicBool,
+    /// Bumped at every leave and restart of the CPG membership.
+    pub generation: AtomicU64,
+    next_id: AtomicU64,
+    inbox: Mutex<VecDeque<Input>>,
+    /// `None` once the service stopped: no new waiters.
+    waiters: Mutex<Option<HashMap<RequestId, Waiter>>>,
+    pub wake: Wake,
+    pub config: Mutex<Option<ClusterConfig>>,
+    pub status: Mutex<Status>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn post(&self, input: Input) {
+        lock(&self.inbox).push_back(input);
+        self.wake.notify();
+    }
+
+    pub fn take_inputs(&self) -> VecDeque<Input> {
+        std::mem::take(&mut *lock(&self.inbox))
+    }
+
+    /// Answer the writer waiting for `id` (if it still waits).
+    pub fn reply(&self, id: RequestId, result: Result<u32, i32>) {
+        let tx = lock(&self.waiters).as_mut().and_then(|w| w.remove(&id));
+        if let Some(tx) = tx {
+            let _ = tx.try_send(result);
+        }
+    }
+
+    /// Wake every waiting writer with EBUSY and refuse new ones.
+    pub fn close(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        lock(&self.waiters).take();
+    }
+}
+
+/// The cluster service of one daemon: one event-loop thread and one
+/// sending thread. Dropping it shuts it down (leaves the group).
+pub struct ClusterService {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ClusterService {
+    /// Start the threads; they connect to corosync (and keep retrying
+    /// every `restart_delay` while it is not there).
+    pub fn start<H: Host>(host: Arc<H>, options: Options) -> Result<ClusterService, Error> {
+        let shared = Arc::new(Shared {
+            quorate: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            inbox: Mutex::new(VecDeque::new()),
+            waiters: Mutex::new(Some(HashMap::new())),
+            wake: Wake::new().map_err(Error::Wake)?,
+            config: Mutex::new(None),
+            status: Mutex::new(Status::default()),
+        });
+        let thread = event_loop::spawn(host, Arc::clone(&shared), options)?;
+        Ok(ClusterService {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The quorate flag (false until corosync's first notification).
+    pub fn is_quorate(&self) -> bool {
+        self.shared.quorate.load(Ordering::SeqCst)
+    }
+
+    /// Cluster name, config version and node list from cmap, once read.
+    pub fn cluster_config(&self) -> Option<ClusterConfig> {
+        lock(&self.shared.config).clone()
+    }
+
+    pub fn status(&self) -> Status {
+        let mut s = lock(&self.shared.status).clone();
+        s.quorate = self.is_quorate();
+        s
+    }
+
+    /// Run a writer's request through the cluster (dcdb.md §4). For an
+    /// operation: EACCES without quorum (nothing sent), otherwise block
+    /// until the own message was delivered and applied, and return its
+    /// result (bytes written or 0, or a positive errno; EBUSY when the send
+    /// failed or the wait was aborted by a restart). An unlock request is
+    /// fire and forget: `Ok(0)` at once. Never call this from a [`Host`]
+    /// callback (the loop thread would wait for itself).
+    pub fn submit(&self, request: Request) -> Result<u32, i32> {
+        let is_op = matches!(request, Request::Op(_));
+        if !self.is_quorate() {
+            return if is_op { Err(EACCES) } else { Ok(0) };
+        }
+        let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
+        if !is_op {
+            self.shared.post(Input::Request { id, request });
+            return Ok(0);
+        }
+        let (tx, rx) = sync_channel(1);
+        match lock(&self.shared.waiters).as_mut() {
+            Some(w) => w.insert(id, tx),
+            None => return Err(EBUSY),
+        };
+        self.shared.post(Input::Request { id, request });
+        // A dropped sender means the service stopped: the wait is aborted.
+        rx.recv().unwrap_or(Err(EBUSY))
+    }
+
+    /// Leave the group, disconnect from corosync, stop the threads. Waiting
+    /// writers get EBUSY.
+    pub fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.wake.notify();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.shared.close();
+    }
+}
+
+impl Drop for ClusterService {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

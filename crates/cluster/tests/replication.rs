@@ -1,0 +1,152 @@
+//! The cluster service against real corosync: three `cluster-node`
+//! processes (memdb + SqliteStore + ClusterService) in a testnet cluster.
+
+mod support;
+
+use ccfs_testnet::Cluster;
+use support::{converge, start_all, NodeProc};
+
+const EACCES: i32 = 13;
+const EEXIST: i32 = 17;
+
+#[test]
+fn writes_replicate_everywhere_and_concurrent_writers_converge() {
+    let mut c = Cluster::start(3).unwrap();
+    let mut p = start_all(&mut c);
+
+    // cmap facts reach the service
+    let cmap = p[0].wait("cmap", "cmap", |r| r.is_ok());
+    let cmap = cmap.unwrap();
+    assert!(cmap.ends_with(" node1/1,node2/2,node3/3"), "{cmap}");
+
+    // node1 → all, node3 → all
+    p[0].ok("mkdir a");
+    p[0].ok("create a/x");
+    assert_eq!(p[0].ok("write a/x hello from one"), "14");
+    assert_eq!(
+        p[0].ok("read a/x"),
+        "hello from one",
+        "applied before the reply"
+    );
+    for q in p.iter_mut() {
+        q.wait_value("read a/x", "hello from one");
+    }
+    p[2].ok("create a/y");
+    p[2].ok("write a/y three");
+    assert_eq!(p[2].ok("read a/y"), "three");
+    p[0].wait_value("read a/y", "three");
+    p[1].wait_value("read a/y", "three");
+    // the dfsm's result comes back to the writer: errors too
+    assert_eq!(p[1].cmd("mkdir a"), Err(EEXIST));
+
+    // VMID uniqueness across nodes
+    p[0].ok("mkdir nodes");
+    p[0].ok("mkdir nodes/node1");
+    p[1].wait_value("count nodes", "1");
+    p[1].ok("mkdir nodes/node2");
+    p[0].ok("mkdir nodes/node1/qemu-server");
+    p[1].ok("mkdir nodes/node2/qemu-server");
+    p[0].ok("create nodes/node1/qemu-server/100.conf");
+    p[1].wait_value("count nodes/node1/qemu-server", "1");
+    assert_eq!(
+        p[1].cmd("create nodes/node2/qemu-server/100.conf"),
+        Err(EEXIST),
+        "VMID 100 already belongs to node1"
+    );
+
+    // concurrent: every node creates its own files and all hammer one file
+    let mut handles = Vec::new();
+    for mut q in p.drain(..) {
+        handles.push(std::thread::spawn(move || {
+            let id = q.nodeid;
+            q.ok(&format!("mkdir own{id}"));
+            q.ok(&format!("fill own{id} 40 100"));
+            for k in 0..30 {
+                q.ok(&format!("write a/x node{id}-{k}"));
+            }
+            q
+        }));
+    }
+    let mut p: Vec<NodeProc> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let sum = converge(&mut p);
+    for q in p.iter_mut() {
+        for id in 1..=3 {
+            assert_eq!(q.ok(&format!("count own{id}")), "40", "node{}", q.nodeid);
+        }
+    }
+    // the last write in the total order wins everywhere
+    let last = p[0].ok("read a/x");
+    assert!(last.ends_with("-29"), "{last}");
+    assert!(!sum.is_empty());
+}
+
+#[test]
+fn partitioned_node_is_read_only_and_resyncs_after_heal() {
+    let mut c = Cluster::start(3).unwrap();
+    let mut p = start_all(&mut c);
+    p[0].ok("mkdir before");
+    converge(&mut p);
+
+    c.partition(3).unwrap();
+    let _ = p[2].wait("node3 not quorate", "status", |r| {
+        r.as_deref().is_ok_and(|s| s.starts_with("quorate=0"))
+    });
+    assert_eq!(p[2].cmd("mkdir lonely"), Err(EACCES), "no quorum: EACCES");
+    assert_eq!(p[2].cmd("write before/x y"), Err(EACCES));
+    p[0].wait_synced(2);
+    p[1].wait_synced(2);
+    p[0].ok("mkdir during");
+    p[1].ok("fill during 25 10");
+    p[0].wait_value("count during", "25");
+    assert_eq!(p[2].cmd("count during"), Err(2), "node3 did not see it");
+
+    c.heal(3).unwrap();
+    for q in p.iter_mut() {
+        q.wait_synced(3);
+    }
+    converge(&mut p);
+    p[2].wait_value("count during", "25");
+    // writable again without a restart
+    p[2].ok("mkdir after");
+    p[0].wait_value("count after", "0");
+    converge(&mut p);
+}
+
+#[test]
+fn killed_process_resyncs_after_restart_and_corosync_restart_recovers() {
+    let mut c = Cluster::start(3).unwrap();
+    let mut p = start_all(&mut c);
+    p[0].ok("mkdir d");
+    p[2].ok("fill d 10 10");
+    converge(&mut p);
+
+    // kill -9 node3's process; the others keep writing; restart it on its db
+    let pid = p[2].pid;
+    assert!(c.kill(3, pid));
+    p[0].wait_synced(2);
+    p[0].ok("mkdir while-down");
+    p[1].ok("fill while-down 50 100");
+    p[0].ok("delete d/f0");
+    p.pop();
+    let mut n3 = NodeProc::start(&mut c, 3);
+    assert_eq!(n3.ok("count d"), "10", "persisted before the kill");
+    n3.wait_synced(3);
+    p.push(n3);
+    converge(&mut p);
+    assert_eq!(p[2].ok("count while-down"), "50");
+    assert_eq!(p[2].ok("count d"), "9");
+
+    // corosync of node2 restarts: its process loses and regains the group
+    c.stop_corosync(2).unwrap();
+    let _ = p[1].wait("node2 lost quorum", "status", |r| {
+        r.as_deref().is_ok_and(|s| s.starts_with("quorate=0"))
+    });
+    assert_eq!(p[1].cmd("mkdir x"), Err(EACCES));
+    p[0].ok("mkdir while-corosync-down");
+    c.start_corosync(2).unwrap();
+    p[1].wait_synced(3);
+    p[1].wait_value("count while-corosync-down", "0");
+    p[1].ok("mkdir back");
+    p[0].wait_value("count back", "0");
+    converge(&mut p);
+}
