@@ -78,14 +78,29 @@ fn sigterm_unmounts_exits_zero_and_leaves_the_restart_flag() {
         pid,
         "-f writes its own pid"
     );
+    let pm = fs::metadata(&n.work.pid_file).unwrap();
+    assert_eq!(
+        pm.mode() & 0o777,
+        0o644,
+        "pid file mode (fuse.md §1.2 step 12)"
+    );
+    // the run dir is created by the daemon: 0750 root:www-data (step 3)
+    let rm = fs::metadata(&n.work.run_dir).expect("run dir created");
+    assert_eq!(
+        (rm.mode() & 0o777, rm.uid(), rm.gid()),
+        (0o750, 0, WWW_DATA),
+        "run dir"
+    );
     let st = n.stop().expect("our child");
     assert!(st.success(), "exit status {st}");
     assert!(!n.work.pid_file.exists(), "pid file removed at shutdown");
     let flag = n.work.run_dir.join("cfs-restart-flag");
-    assert!(
-        flag.exists(),
-        "{} created at shutdown (ipc.md §2.6)",
-        flag.display()
+    let fm = fs::metadata(&flag)
+        .unwrap_or_else(|e| panic!("{} created at shutdown (ipc.md §2.6): {e}", flag.display()));
+    assert_eq!(
+        (fm.mode() & 0o777, fm.uid(), fm.gid()),
+        (0o440, 0, WWW_DATA),
+        "restart flag"
     );
     // the flag is deleted again by the next start
     n.restart();

@@ -222,3 +222,24 @@ fn vmlist_version_counts_registrations() {
     assert_eq!(vm_node(&n, "104"), None);
     assert_eq!(vm_node(&n, "105"), None);
 }
+
+#[test]
+fn entries_keep_their_identity_across_changes() {
+    // memdb versions are not exposed as attributes; what an application
+    // sees is a stable inode number while an entry lives
+    let n = Node::start();
+    n.write("f", b"one");
+    let ino = fs::metadata(n.p("f")).unwrap().ino();
+    assert!(ino > 1, "root is 1; entries get other numbers");
+    n.write("f", b"two");
+    set_times(&n.p("f"), 0, 77).unwrap();
+    assert_eq!(fs::metadata(n.p("f")).unwrap().ino(), ino, "after writes");
+    fs::rename(n.p("f"), n.p("g")).unwrap();
+    assert_eq!(fs::metadata(n.p("g")).unwrap().ino(), ino, "after rename");
+    n.write("h", b"x");
+    assert_ne!(
+        fs::metadata(n.p("h")).unwrap().ino(),
+        ino,
+        "distinct entries"
+    );
+}

@@ -205,6 +205,23 @@ pub fn fuse_mount_ids(path: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// Whether statfs at `path` is answered by a FUSE daemon (f_type "FUSE")
+/// within `timeout`. A dead mount answers ENOTCONN, a plain directory has
+/// another type. Mount ids cannot tell a new mount from a dead one: the
+/// kernel reuses the id of the mount a lazy unmount freed. The probe runs
+/// in a thread so a hung daemon cannot hang the test; that thread ends when
+/// the daemon is stopped.
+pub fn is_live_fuse(path: &Path, timeout: Duration) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c = cstr(path);
+    std::thread::spawn(move || {
+        let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::statfs(c.as_ptr(), &mut s) };
+        let _ = tx.send(r == 0 && s.f_type as u32 == 0x6573_5546);
+    });
+    rx.recv_timeout(timeout).unwrap_or(false)
+}
+
 /// The mount options (per-mount and super-block) of the mount at `path`.
 pub fn mount_options(path: &Path) -> Option<String> {
     let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
@@ -259,9 +276,6 @@ pub struct Daemon {
     child: Option<Child>,
     pub log: PathBuf,
     mount: PathBuf,
-    /// FUSE mounts at the mount point before the start (a dead one left by
-    /// a killed daemon must not count as "mounted").
-    stale: Vec<u64>,
 }
 
 impl Daemon {
@@ -326,7 +340,6 @@ impl Drop for Daemon {
 /// Spawns the daemon with the given extra flags and arguments.
 pub fn spawn(work: &mut Workdir, flags: &[&str], mount: &Path) -> Daemon {
     require_environment();
-    let stale = fuse_mount_ids(mount);
     let log = work.next_log();
     let out = fs::File::create(&log).expect("create log");
     let err = out.try_clone().unwrap();
@@ -343,7 +356,6 @@ pub fn spawn(work: &mut Workdir, flags: &[&str], mount: &Path) -> Daemon {
         child: Some(child),
         log,
         mount: mount.to_path_buf(),
-        stale,
     }
 }
 
@@ -359,7 +371,7 @@ pub struct StartFailure {
 pub fn wait_mounted(d: &mut Daemon, mount: &Path) -> Result<(), StartFailure> {
     let start = Instant::now();
     loop {
-        if fuse_mount_ids(mount).iter().any(|id| !d.stale.contains(id)) {
+        if is_mounted(mount) && is_live_fuse(mount, Duration::from_secs(2)) {
             return Ok(());
         }
         if let Some(c) = &mut d.child {
