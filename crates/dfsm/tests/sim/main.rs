@@ -33,6 +33,28 @@ fn random_write(w: &mut World, rng: &mut Rng, serial: &mut u64) {
     *serial += 1;
     let id = *serial;
     let r = |rng: &mut Rng| format!("r{}", rng.below(4));
+    let lock = |rng: &mut Rng| format!("priv/lock/l{}", rng.below(3));
+    // Cluster locks (dcdb.md §9): take, renew, ask to unlock, release.
+    match rng.below(10) {
+        0 => {
+            let path = lock(rng);
+            let request = Request::UnlockRequest { path };
+            return w.feed(h, Event::Request { id, request });
+        }
+        1 => {
+            let op = match rng.below(3) {
+                0 => Op::Mkdir { path: lock(rng) },
+                1 => Op::Delete { path: lock(rng) },
+                _ => Op::Mtime {
+                    path: lock(rng),
+                    mtime: w.now as u32,
+                },
+            };
+            let request = Request::Op(op);
+            return w.feed(h, Event::Request { id, request });
+        }
+        _ => {}
+    }
     let (op, unique) = match rng.below(7) {
         0 => (
             Op::Mkdir {
@@ -288,7 +310,10 @@ fn run_seeds(test: &str, quorum_follows_group: bool) {
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
     if seeds.len() >= 50 {
         // The runs must reach the paths they claim to test.
-        assert!(total.resyncs > 0 && total.verifies > 0, "{total:?}");
+        assert!(
+            total.resyncs > 0 && total.verifies > 0 && total.unlocks > 0,
+            "{total:?}"
+        );
         // Only the realistic model delivers writes to members that just
         // lost quorum, which makes them LEAVE and rejoin.
         assert!(quorum_follows_group || total.leaves > 0, "{total:?}");

@@ -95,6 +95,7 @@ pub struct Stats {
     pub refused: u64,
     pub verifies: u64,
     pub lost_acked: u64,
+    pub unlocks: u64,
 }
 
 impl Stats {
@@ -107,6 +108,7 @@ impl Stats {
         self.refused += o.refused;
         self.verifies += o.verifies;
         self.lost_acked += o.lost_acked;
+        self.unlocks += o.unlocks;
     }
 }
 
@@ -116,6 +118,14 @@ impl World {
             .map(|_| {
                 let mut store = MemStore::new();
                 let mut db = Memdb::new(Limits::default(), now as u32);
+                // Every node starts with the same tree, lock directory
+                // included (as after a cluster-wide `pvecm create`).
+                let stamp = ccfs_memdb::Stamp {
+                    writer: 0,
+                    mtime: now as u32,
+                };
+                db.mkdir("priv", stamp).unwrap();
+                db.mkdir("priv/lock", stamp).unwrap();
                 store.commit(&db.take_batch()).unwrap();
                 Host {
                     store,
@@ -196,6 +206,10 @@ impl World {
                 self.stats.deliveries += 1;
                 if bytes.first() == Some(&6) {
                     self.stats.verifies += 1;
+                }
+                // A NORMAL message of subtype 8: the coordinator's UNLOCK.
+                if bytes.get(..4) == Some(&[0, 0, 8, 0]) {
+                    self.stats.unlocks += 1;
                 }
             }
             Event::Membership { .. } => self.stats.memberships += 1,
