@@ -63,7 +63,7 @@ fn mutated_messages_never_panic() {
                 let i = (rng.next() % m.len() as u64) as usize;
                 m[i] ^= 1 << (rng.next() % 8);
             }
-            if rng.next() % 5 == 0 {
+            if rng.next().is_multiple_of(5) {
                 let cut = (rng.next() % (m.len() as u64 + 1)) as usize;
                 m.truncate(cut);
             }
