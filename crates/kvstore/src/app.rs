@@ -38,7 +38,10 @@ impl Application for Kvstore<'_> {
         if sender == ctx.me {
             return (Step::Continue, 0);
         }
-        match self.status.deliver(sender.nodeid, subtype, payload, self.now) {
+        match self
+            .status
+            .deliver(sender.nodeid, subtype, payload, self.now)
+        {
             Ok(()) => (Step::Continue, 0),
             Err(e) => {
                 tracing::warn!("kvstore message from {}/{}: {e}", sender.nodeid, sender.pid);

@@ -25,8 +25,11 @@ extern "C" {
     fn rrd_clear_error();
     fn rrdc_connect(addr: *const c_char) -> c_int;
     fn rrdc_disconnect() -> c_int;
-    fn rrdc_update(filename: *const c_char, values_num: c_int, values: *const *const c_char)
-        -> c_int;
+    fn rrdc_update(
+        filename: *const c_char,
+        values_num: c_int,
+        values: *const *const c_char,
+    ) -> c_int;
 }
 
 /// librrd's error text of this thread (its context is thread-local).

@@ -164,7 +164,15 @@ mod tests {
     #[test]
     fn samples_must_start_with_unix_seconds() {
         assert!(check_sample("k", "1795281655:1:2").is_ok());
-        for bad in ["N:1:2", "now:1", ":1", "1795281655", "12a:1", "1:1::2", "1:"] {
+        for bad in [
+            "N:1:2",
+            "now:1",
+            ":1",
+            "1795281655",
+            "12a:1",
+            "1:1::2",
+            "1:",
+        ] {
             assert!(
                 matches!(check_sample("k", bad), Err(RrdError::BadSample { .. })),
                 "{bad}"

@@ -140,8 +140,14 @@ fn alone_enters_synced_and_announces_the_startup_ip() {
     );
     assert_eq!(n.status.node_ip("node1"), Some(IP));
     // confchg: online = kvstore members; clinfo: cmap, own ip, confchg
-    assert!(n.status.members_text().contains("\"node1\": { \"id\": 1, \"online\": 1"));
-    assert!(n.status.members_text().contains("\"node2\": { \"id\": 2, \"online\": 0"));
+    assert!(n
+        .status
+        .members_text()
+        .contains("\"node1\": { \"id\": 1, \"online\": 1"));
+    assert!(n
+        .status
+        .members_text()
+        .contains("\"node2\": { \"id\": 2, \"online\": 0"));
     assert_eq!(n.status.clinfo_version(), 3);
 }
 
@@ -180,9 +186,9 @@ fn sync_start_is_answered_with_the_sorted_log() {
 #[test]
 fn all_states_in_reannounce_local_keys_then_nodeip() {
     let mut n = Node::new(1);
-    n.set("kv/a", b"1\0");
-    n.set("rrd/pve2-storage/node1/s", b"1:2:3\0");
-    n.set("tasklist", b"[]\0");
+    assert_eq!(n.set("kv/a", b"1\0").0, Ok(()));
+    assert_eq!(n.set("rrd/pve2-storage/node1/s", b"1:2:3\0").0, Ok(()));
+    assert_eq!(n.set("tasklist", b"[]\0").0, Ok(()));
     n.members(&[1, 2], &[2]);
     let e = epoch(1, T0, 1);
     n.deliver(1, sync_start(e));
@@ -211,7 +217,10 @@ fn remote_updates_apply_own_are_skipped() {
     let (mut a, _) = synced_pair();
     assert_eq!(a.deliver(2, update(9, T0, "kv/x", b"v\0")), vec![]);
     assert_eq!(a.status.get_status("node2", "kv/x"), Some(&b"v\0"[..]));
-    assert_eq!(a.deliver(2, update(10, T0, "nodeip", b"192.0.2.2\0")), vec![]);
+    assert_eq!(
+        a.deliver(2, update(10, T0, "nodeip", b"192.0.2.2\0")),
+        vec![]
+    );
     assert_eq!(a.status.node_ip("node2"), Some("192.0.2.2"));
     // our own message is not applied again on delivery (kvstore.md §2)
     assert_eq!(a.deliver(1, update(3, T0, "kv/own", b"v\0")), vec![]);
@@ -248,7 +257,8 @@ fn remote_log_entries_are_inserted() {
     };
     assert_eq!(a.deliver(2, bytes.clone()), vec![]);
     let log = String::from_utf8(a.status.clusterlog_text(1, None)).unwrap();
-    assert!(log.contains("\"pid\": 42, \"node\": \"node2\", \"user\": \"root@pam\", \"msg\": \"hello\""));
+    assert!(log
+        .contains("\"pid\": 42, \"node\": \"node2\", \"user\": \"root@pam\", \"msg\": \"hello\""));
 }
 
 #[test]
@@ -264,7 +274,8 @@ fn log_multicasts_the_packed_entry() {
     assert_eq!(acts, vec![mcast(encode_normal(0, 3, T0 as u32, 1, &entry))]);
     // priority 8: nothing logged, nothing sent
     assert_eq!(
-        n.node.log(&mut n.status, T0, b"root@pam", b"tag", 42, 8, b"x"),
+        n.node
+            .log(&mut n.status, T0, b"root@pam", b"tag", 42, 8, b"x"),
         vec![]
     );
 }
@@ -311,7 +322,10 @@ fn refused_values_are_still_multicast_except_oversized_ones() {
 fn newer_protocol_version_stops_the_group() {
     let (mut a, _) = synced_pair();
     assert_eq!(
-        a.deliver(2, encode_normal(1, 1, T0 as u32, 5, &encode_update("k", b"v"))),
+        a.deliver(
+            2,
+            encode_normal(1, 1, T0 as u32, 5, &encode_update("k", b"v"))
+        ),
         vec![
             Action::ModeChanged(Mode::VersionError),
             Action::Leave { rejoin: false }
@@ -358,7 +372,7 @@ fn queued_own_messages_are_resent_unchanged_on_a_join() {
 #[test]
 fn startup_ip_is_used_only_while_no_ip_is_known() {
     let mut n = Node::new(1);
-    n.set("nodeip", b"198.51.100.7\0");
+    assert_eq!(n.set("nodeip", b"198.51.100.7\0").0, Ok(()));
     let acts = n.members(&[1], &[1]);
     assert_eq!(acts[1], mcast(update(2, T0, "nodeip", b"198.51.100.7\0")));
 }

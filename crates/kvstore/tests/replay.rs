@@ -76,8 +76,8 @@ fn masked(bytes: &[u8], rec: &Value) -> Vec<u8> {
         }
         (2, _) => {
             for e in rec["payload"]["entries_newest_first"].as_array().unwrap() {
-                let end = 32 + (e["offset"].as_u64().unwrap() + e["entry_size"].as_u64().unwrap())
-                    as usize;
+                let end = 32
+                    + (e["offset"].as_u64().unwrap() + e["entry_size"].as_u64().unwrap()) as usize;
                 b[end - 4..end].fill(0);
             }
         }
@@ -191,11 +191,12 @@ impl Replay {
         let acts = match h["subtype"].as_u64().unwrap() {
             1 => {
                 let u = decode_update(payload).unwrap();
-                let (result, acts) =
-                    self.node
-                        .set_status(&mut self.status, now, u.key, u.value);
+                let (result, acts) = self.node.set_status(&mut self.status, now, u.key, u.value);
                 // the empty RRD value is refused locally but still sent
-                assert_eq!(result.is_err(), u.key.starts_with("rrd/") && u.value.is_empty());
+                assert_eq!(
+                    result.is_err(),
+                    u.key.starts_with("rrd/") && u.value.is_empty()
+                );
                 acts
             }
             3 => {
@@ -440,7 +441,10 @@ fn node2_restarted_process() {
     // STATE ×3, nodeip ×3, LOG
     assert_eq!(r.checked, 7);
     // it got node1's keys back through the re-announcement
-    assert_eq!(r.status.get_status("node1", "kv/foo"), Some(&b"hello2\0"[..]));
+    assert_eq!(
+        r.status.get_status("node1", "kv/foo"),
+        Some(&b"hello2\0"[..])
+    );
     assert_eq!(r.status.node_ip("node3"), Some("10.99.72.3"));
 }
 

@@ -35,7 +35,10 @@ fn vector_samples() -> Vec<(String, Vec<u8>)> {
             let req = std::fs::read(vectors().join(format!("{dir}/{name}.req.bin"))).unwrap();
             let field = &req[16..272];
             let key = &field[..field.iter().position(|&c| c == 0).unwrap()];
-            let key = std::str::from_utf8(key).unwrap().strip_prefix("rrd/").unwrap();
+            let key = std::str::from_utf8(key)
+                .unwrap()
+                .strip_prefix("rrd/")
+                .unwrap();
             out.push((key.to_owned(), req[272..].to_vec()));
         }
     }
@@ -94,7 +97,11 @@ fn info(file: &Path, daemon: Option<&Path>) -> (usize, u64, u64, usize) {
         cmd.arg("--daemon").arg(format!("unix:{}", sock.display()));
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let value = |k: &str| -> u64 {
         let line = text.lines().find(|l| l.starts_with(k)).unwrap();
@@ -104,17 +111,29 @@ fn info(file: &Path, daemon: Option<&Path>) -> (usize, u64, u64, usize) {
         .lines()
         .filter(|l| l.starts_with("ds[") && l.contains("].index = "))
         .count();
-    let rras = text.lines().filter(|l| l.starts_with("rra[") && l.contains("].cf = ")).count();
+    let rras = text
+        .lines()
+        .filter(|l| l.starts_with("rra[") && l.contains("].cf = "))
+        .count();
     (ds, value("last_update = "), value("step = "), rras)
 }
 
 /// `rrdtool lastupdate`: the values of the last update.
 fn last_values(file: &Path) -> Vec<String> {
-    let out = Command::new("rrdtool").arg("lastupdate").arg(file).output().unwrap();
+    let out = Command::new("rrdtool")
+        .arg("lastupdate")
+        .arg(file)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let line = text.lines().last().unwrap();
-    line.split_once(": ").unwrap().1.split(' ').map(str::to_owned).collect()
+    line.split_once(": ")
+        .unwrap()
+        .1
+        .split(' ')
+        .map(str::to_owned)
+        .collect()
 }
 
 fn direct(root: &Path) -> RrdFiles {
@@ -154,8 +173,16 @@ fn vector_samples_create_pve9_files_and_update_them() {
     ] {
         assert!(tmp.path().join(dir).join(name).is_file(), "{dir}/{name}");
     }
-    for dir in ["pve-node-9.0", "pve-vm-9.0", "pve-storage-9.0", "pve-storage-9.0/node1"] {
-        let mode = std::fs::metadata(tmp.path().join(dir)).unwrap().permissions().mode();
+    for dir in [
+        "pve-node-9.0",
+        "pve-vm-9.0",
+        "pve-storage-9.0",
+        "pve-storage-9.0/node1",
+    ] {
+        let mode = std::fs::metadata(tmp.path().join(dir))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o750, "{dir}");
     }
     // node1: storage sample value columns as sent
@@ -197,8 +224,14 @@ fn bad_samples_are_clear_errors() {
         d.push(0);
         files.write(key, &d).unwrap_err()
     };
-    assert!(matches!(err("pve2-vm/100", format!("{t}:1")), RrdError::Plan(_)));
-    assert!(matches!(err("pve2-node/a/b", format!("{t}:1")), RrdError::Plan(_)));
+    assert!(matches!(
+        err("pve2-vm/100", format!("{t}:1")),
+        RrdError::Plan(_)
+    ));
+    assert!(matches!(
+        err("pve2-node/a/b", format!("{t}:1")),
+        RrdError::Plan(_)
+    ));
     assert!(matches!(
         err("pve2-storage/n/s", "N:1:2".into()),
         RrdError::BadSample { .. }
@@ -207,7 +240,10 @@ fn bad_samples_are_clear_errors() {
         err("pve2-storage/n/s", "now-1h:1:2".into()),
         RrdError::BadSample { .. }
     ));
-    assert!(matches!(err("pve2-storage/n/s", String::new()), RrdError::BadSample { .. }));
+    assert!(matches!(
+        err("pve2-storage/n/s", String::new()),
+        RrdError::BadSample { .. }
+    ));
     // librrd's own refusals come back with its message
     let e = err("pve-storage-9.0/n/s", format!("{t}:1"));
     assert!(
@@ -247,7 +283,11 @@ fn status_writes_local_samples_through_the_sink() {
     s.set_rrd_sink(Box::new(direct(tmp.path())));
     let t = now() - 30;
     let data = format!("1000:0:{t}:0.1:8:0.02:0:1:1:1:1:1:1:1:1\0");
-    assert_eq!(s.set_status("rrd/pve2-node/node1", data.as_bytes(), t).result, Ok(()));
+    assert_eq!(
+        s.set_status("rrd/pve2-node/node1", data.as_bytes(), t)
+            .result,
+        Ok(())
+    );
     let file = tmp.path().join("pve-node-9.0/node1");
     assert_eq!(info(&file, None).1, t);
 }
