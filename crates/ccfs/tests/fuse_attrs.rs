@@ -21,7 +21,15 @@ fn mount_is_fuse_with_default_permissions_and_allow_other() {
     let t = mount_fstype(&n.work.mount).unwrap();
     assert!(t.starts_with("fuse"), "fstype {t}");
     let opts = mount_options(&n.work.mount).unwrap();
-    for o in ["default_permissions", "allow_other"] {
+    for o in [
+        "rw",
+        "nosuid",
+        "nodev",
+        "default_permissions",
+        "allow_other",
+        "user_id=0",
+        "group_id=0",
+    ] {
         assert!(opts.split(',').any(|x| x == o), "{o} missing in {opts}");
     }
     let st = statfs(&n.work.mount);

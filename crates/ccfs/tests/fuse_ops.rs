@@ -462,6 +462,16 @@ fn chmod_accepts_only_the_reported_modes() {
     assert_errno(chmod("f", 0o600), libc::EPERM, "chmod 0600 public file");
     assert_errno(chmod("d", 0o755), libc::EPERM, "chmod 0755 dir");
     assert_errno(chmod("priv/k", 0o640), libc::EPERM, "chmod 0640 private");
+    // function files and the root follow the same rule (0640 everywhere
+    // outside priv)
+    chmod(".version", 0o640).unwrap();
+    chmod(".debug", 0o640).unwrap();
+    chmod("", 0o640).unwrap();
+    assert_errno(chmod(".version", 0o440), libc::EPERM, "chmod 0440 .version");
+    assert_eq!(
+        fs::metadata(n.p(".version")).unwrap().mode() & 0o7777,
+        0o440
+    );
     // nothing is stored
     assert_eq!(fs::metadata(n.p("f")).unwrap().mode() & 0o7777, 0o640);
     assert_eq!(fs::metadata(n.p("d")).unwrap().mode() & 0o7777, 0o755);
@@ -606,6 +616,12 @@ fn unknown_paths() {
         "below a plugin",
     );
     assert_errno(fs::metadata(n.p(".nope")), libc::ENOENT, "unknown dot name");
+    n.write("file", b"x");
+    assert_errno(
+        fs::read_dir(n.p("file")),
+        libc::ENOTDIR,
+        "opendir on a file",
+    );
     // the openvz symlink dangles in a fresh tree
     assert_errno(
         fs::metadata(n.p("openvz")),

@@ -60,6 +60,9 @@ fn data_survives_a_restart() {
     );
     assert!(!n.p("gone").exists() && !n.p("old-name").exists());
     assert_eq!(n.read("new-name"), b"moved");
+    // change counters are per process: all back to 1 after a start
+    let ver = common::json::parse(&n.read_string(".version")).unwrap();
+    assert_eq!(ver.at("storage.cfg").u64(), 1, "counters restart at 1");
     let v = common::json::parse(&n.read_string(".vmlist")).unwrap();
     assert_eq!(
         v.at("ids").at("100").at("node").str(),
