@@ -52,6 +52,7 @@ impl RrdFiles {
     pub fn write(&self, key: &str, data: &[u8]) -> Result<PathBuf, RrdError> {
         let plan = plan_update(key, data)?;
         check_sample(key, &plan.update)?;
+        check_path(key, &plan.path)?;
         let path = self.root.join(&plan.path);
         let name = path_str(&path, key)?;
         if !path.exists() {
@@ -120,6 +121,22 @@ fn path_str<'a>(path: &'a Path, key: &str) -> Result<&'a str, RrdError> {
     })
 }
 
+/// Ids come from the network: `.` or `..` as a node, VM or storage name
+/// would point at a directory or outside the kind's directory (C does not
+/// check; nothing real is named so).
+fn check_path(key: &str, rel: &str) -> Result<(), RrdError> {
+    if rel
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(RrdError::BadSample {
+            key: key.to_owned(),
+            reason: "name is empty, \".\" or \"..\"",
+        });
+    }
+    Ok(())
+}
+
 /// The update argument must start with decimal Unix seconds: librrd's
 /// at-style parser (`N`, `now-1h`, …) is not thread-safe (rrd.h) and has
 /// no business with peer data. Values are left to librrd to judge.
@@ -177,6 +194,20 @@ mod tests {
                 matches!(check_sample("k", bad), Err(RrdError::BadSample { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn dot_names_are_refused() {
+        assert!(check_path("k", "pve-node-9.0/node1").is_ok());
+        assert!(check_path("k", "pve-storage-9.0/n1/local-lvm").is_ok());
+        for bad in [
+            "pve-node-9.0/..",
+            "pve-node-9.0/.",
+            "pve-storage-9.0/../x",
+            "pve-storage-9.0/n/..",
+        ] {
+            assert!(check_path("k", bad).is_err(), "{bad}");
         }
     }
 

@@ -244,6 +244,14 @@ fn bad_samples_are_clear_errors() {
         err("pve2-storage/n/s", String::new()),
         RrdError::BadSample { .. }
     ));
+    // names that would leave the kind's directory
+    for key in ["pve2-storage/../x", "pve2-node/..", "pve-vm-9.0/."] {
+        assert!(
+            matches!(err(key, format!("{t}:1:2")), RrdError::BadSample { .. }),
+            "{key}"
+        );
+    }
+    assert!(!tmp.path().join("x").exists());
     // librrd's own refusals come back with its message
     let e = err("pve-storage-9.0/n/s", format!("{t}:1"));
     assert!(
