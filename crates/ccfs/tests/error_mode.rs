@@ -95,7 +95,10 @@ fn disk_full_gives_eio_keeps_reads_and_loses_no_confirmed_write() {
         "a failed database write is EIO, got {e}"
     );
     assert!(!confirmed.is_empty());
-    eprintln!("error mode: {} writes confirmed before {e}", confirmed.len());
+    eprintln!(
+        "error mode: {} writes confirmed before {e}",
+        confirmed.len()
+    );
 
     // error mode: every modification now fails with EIO, reads work
     std::thread::sleep(Duration::from_millis(500));
