@@ -88,7 +88,9 @@ impl KvstoreNode {
             } => self.dfsm.membership(&mut app, &members, &joined),
             Event::MulticastFailed { purpose } => self.dfsm.multicast_failed(&mut app, purpose),
             Event::Restart => {
-                self.connected = true;
+                // C refuses to re-initialize after ERROR / VERSION_ERROR:
+                // no handle, nothing sent from then on.
+                self.connected = self.dfsm.mode().is_restartable();
                 self.dfsm.restart(&mut app)
             }
             Event::Disconnected => {

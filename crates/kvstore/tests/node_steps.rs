@@ -334,6 +334,11 @@ fn newer_protocol_version_stops_the_group() {
     // older versions (none exist below 0) cannot happen; the group is out
     assert_eq!(a.deliver(2, update(6, T0, "kv/y", b"v\0")), vec![]);
     assert_eq!(a.status.get_status("node2", "kv/y"), None);
+    // no restart out of VERSION_ERROR: local values stay local
+    assert_eq!(a.handle(Event::Restart), vec![]);
+    assert_eq!(a.node.mode(), Mode::VersionError);
+    assert!(!a.node.is_connected());
+    assert_eq!(a.set("kv/z", b"1\0"), (Ok(()), vec![]));
 }
 
 #[test]
