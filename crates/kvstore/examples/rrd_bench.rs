@@ -6,9 +6,12 @@
 //! measured: a local SET_STATUS (`KvstoreNode::set_status`: table, file,
 //! UPDATE framed), a remote UPDATE delivered through `KvstoreNode::handle`
 //! (decode, table, file), and the table alone. Files are written directly
-//! (no rrdcached) into a temporary directory, one per path measured.
+//! into a temporary directory, one per path measured; the last path goes
+//! through a private rrdcached (C's default on PVE), whose own CPU is shown.
 
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use ccfs_dfsm::{Action, Member};
 use ccfs_kvstore::{Event, KvstoreNode, RrdFiles};
@@ -46,7 +49,7 @@ fn round(node: &str, t: u64) -> Vec<(String, Vec<u8>)> {
     out.into_iter().map(|(k, v)| (k, v.into_bytes())).collect()
 }
 
-fn status(name: &str, dir: Option<&std::path::Path>) -> Status {
+fn status(name: &str, sink: Option<RrdFiles>) -> Status {
     let mut s = Status::new(name, 1, 1);
     s.set_cluster_info(ClusterInfo {
         name: "bench".into(),
@@ -59,10 +62,72 @@ fn status(name: &str, dir: Option<&std::path::Path>) -> Status {
             })
             .collect(),
     });
-    if let Some(d) = dir {
-        s.set_rrd_sink(Box::new(RrdFiles::new(d).with_rrdcached(None)));
+    if let Some(files) = sink {
+        s.set_rrd_sink(Box::new(files));
     }
     s
+}
+
+fn direct(dir: &Path) -> RrdFiles {
+    RrdFiles::new(dir).with_rrdcached(None)
+}
+
+/// user + system CPU seconds of another process (/proc/<pid>/stat).
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r.split(' ').collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// A private rrdcached for the C default path, stopped by PID on drop.
+struct Rrdcached(Child, PathBuf);
+
+impl Drop for Rrdcached {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rrdcached(dir: &Path) -> Option<Rrdcached> {
+    let sock = dir.join("rrdcached.sock");
+    let journal = dir.join("journal");
+    std::fs::create_dir_all(&journal).ok()?;
+    let child = Command::new("rrdcached")
+        .arg("-g")
+        .arg("-l")
+        .arg(format!("unix:{}", sock.display()))
+        .arg("-p")
+        .arg(dir.join("rrdcached.pid"))
+        .arg("-j")
+        .arg(&journal)
+        .args(["-w", "3600", "-z", "1"])
+        .arg("-b")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let d = Rrdcached(child, sock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.1.exists() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(d)
 }
 
 fn report(label: &str, samples: usize, cpu: f64, wall: f64) {
@@ -96,7 +161,7 @@ fn main() {
     let peer = Member { nodeid: 2, pid: 2 };
 
     // 1. local SET_STATUS: first round creates the 25 files
-    let mut s = status("node1", Some(&tmp.join("local")));
+    let mut s = status("node1", Some(direct(&tmp.join("local"))));
     let mut node = KvstoreNode::new(me, "192.0.2.1");
     let mut sent = 0usize;
     let mut local = |r: u64, s: &mut Status| {
@@ -118,7 +183,7 @@ fn main() {
     });
 
     // 2. remote UPDATE from node2, delivered through the kvstore group
-    let mut s2 = status("node1", Some(&tmp.join("remote")));
+    let mut s2 = status("node1", Some(direct(&tmp.join("remote"))));
     let mut n2 = KvstoreNode::new(me, "192.0.2.1");
     let _ = n2.handle(
         &mut s2,
@@ -183,6 +248,36 @@ fn main() {
             samples.len()
         },
     );
+
+    // 4. C's default on PVE: updates through rrdcached (files created here)
+    match rrdcached(&tmp.join("daemon")) {
+        Some(d) => {
+            let files = RrdFiles::new(tmp.join("daemon/db")).with_rrdcached(Some(d.1.clone()));
+            let mut s4 = status("node1", Some(files));
+            let mut n4 = KvstoreNode::new(me, "192.0.2.1");
+            let mut via = |r: u64, s4: &mut Status| {
+                let samples = round("node1", t0 + r);
+                for (k, v) in &samples {
+                    let _ = n4.set_status(s4, t0 + r, k, v);
+                }
+                samples.len()
+            };
+            via(0, &mut s4);
+            let before = cpu_of(d.0.id());
+            measure(
+                "local SET_STATUS → table + rrdcached update",
+                rounds,
+                |r| via(r + 1, &mut s4),
+            );
+            let spent = cpu_of(d.0.id()) - before;
+            println!(
+                "{:<52} {:>9.3} ms CPU / 1000 samples (its own process)",
+                "  rrdcached meanwhile",
+                spent * 1000.0 / (rounds as f64 * 25.0) * 1000.0
+            );
+        }
+        None => println!("rrdcached not available: daemon path not measured"),
+    }
     println!("({sent} UPDATE messages framed by the local path)");
     let _ = std::fs::remove_dir_all(&tmp);
 }
