@@ -13,6 +13,9 @@ use crate::plugins::{parse_debug_write, Plugin};
 
 pub type R<T> = Result<T, Errno>;
 
+/// Bound of the per-file "version at last open" memory.
+const MAX_REMEMBERED_OPENS: usize = 1 << 16;
+
 fn writes(flags: i32) -> bool {
     flags & libc::O_ACCMODE != libc::O_RDONLY
 }
@@ -41,30 +44,27 @@ impl CcfsFs {
                 Ok((fh, FopenFlags::FOPEN_DIRECT_IO))
             }
             Target::Tree(inode) => {
-                let (kind, path) = self
+                let (kind, version) = self
                     .node
-                    .read(|db| Some((db.get(inode)?.kind, db.path_of(inode)?)))
+                    .read(|db| db.get(inode).map(|e| (e.kind, e.version)))
                     .ok_or(Errno::ENOENT)?;
                 if kind == Kind::Dir {
                     return Err(Errno::EISDIR);
                 }
-                // Atomic O_TRUNC: the truncate is part of the open and, like
-                // the writes that follow, committed at flush/release.
-                if truncate && writes(flags) {
-                    self.node
-                        .write(Origin::Kernel, Durability::Deferred, &path, 0, &[], true)
-                        .map_err(|e| errno_of(&e))?;
-                }
                 if writes(flags) {
+                    // Atomic O_TRUNC: the truncate is part of the open and,
+                    // like the writes that follow, committed at flush/release.
+                    if truncate {
+                        let path = self.tree_path(inode)?;
+                        self.node
+                            .write(Origin::Kernel, Durability::Deferred, &path, 0, &[], true)
+                            .map_err(|e| errno_of(&e))?;
+                    }
                     // Writers bypass the page cache, as in C (fuse.md §1.4):
                     // every write reaches memdb with its own errno, and a
                     // shared writable mmap fails with ENODEV.
                     return Ok((0, FopenFlags::FOPEN_DIRECT_IO));
                 }
-                let version = self
-                    .node
-                    .read(|db| db.get(inode).map(|e| e.version))
-                    .ok_or(Errno::ENOENT)?;
                 // Readers use the page cache; it is kept only if the file
                 // did not change since the kernel last opened it. Nothing to
                 // commit on close: no flush round trip.
@@ -73,6 +73,11 @@ impl CcfsFs {
                     .opened_versions
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
+                if seen.len() >= MAX_REMEMBERED_OPENS {
+                    // Deleted files leave entries behind; forgetting costs
+                    // one page-cache refill per file, nothing else.
+                    seen.clear();
+                }
                 if seen.insert(inode, version) == Some(version) {
                     open_flags |= FopenFlags::FOPEN_KEEP_CACHE;
                 }
