@@ -76,6 +76,7 @@ impl KvstoreNode {
     /// actions must be executed in order before the next event. Only
     /// `Multicast`, `ModeChanged` and `Leave` occur in this group.
     pub fn handle(&mut self, status: &mut Status, now: u64, event: Event) -> Vec<Action> {
+        self.dfsm.set_now(now);
         let mut app = Kvstore {
             status,
             startup_ip: &self.startup_ip,
@@ -98,7 +99,7 @@ impl KvstoreNode {
                 Vec::new()
             }
         };
-        stamp(actions, now)
+        actions
     }
 
     /// IPC SET_STATUS (`cfs_status_set`, kvstore.md §3.2): stores the value
@@ -112,6 +113,7 @@ impl KvstoreNode {
         key: &str,
         value: &[u8],
     ) -> (ccfs_status::Result<()>, Vec<Action>) {
+        self.dfsm.set_now(now);
         let outcome = status.set_status(key, value, now);
         let actions = match outcome.update {
             Some(payload) if self.connected => {
@@ -119,7 +121,7 @@ impl KvstoreNode {
             }
             _ => Vec::new(),
         };
-        (outcome.result, stamp(actions, now))
+        (outcome.result, actions)
     }
 
     /// LOG_CLUSTER_MSG and the daemon's own cluster log lines
@@ -136,49 +138,10 @@ impl KvstoreNode {
         priority: u8,
         msg: &[u8],
     ) -> Vec<Action> {
-        let actions = match status.log(ident, tag, pid, priority, msg, now as u32) {
+        self.dfsm.set_now(now);
+        match status.log(ident, tag, pid, priority, msg, now as u32) {
             Some(entry) if self.connected => vec![self.dfsm.send_message(SUBTYPE_LOG, &entry)],
             _ => Vec::new(),
-        };
-        stamp(actions, now)
-    }
-}
-
-/// Offset of the base header's `time` (dfsm.md §3.1) and of the epoch's
-/// `time` in a state header (§3.3).
-const HEADER_TIME: usize = 8;
-const EPOCH_TIME: usize = 20;
-const NORMAL: u16 = 0;
-const SYNC_START: u16 = 1;
-const NORMAL_HEADER_LEN: usize = 24;
-const STATE_HEADER_LEN: usize = 32;
-
-/// Writes the sender clock into the messages the dfsm framed, as C's
-/// `time(NULL)` at send. `Dfsm::set_now` is crate-private in ccfs-dfsm, so
-/// a group outside that crate cannot hand it the time; until it is public
-/// the clock is applied here. A SYNC_START also carries the coordinator's
-/// new epoch, whose time is the same clock (dfsm.md §7); every member,
-/// this one included, adopts the epoch from the delivered SYNC_START, so
-/// patching it keeps all state messages of the exchange consistent.
-fn stamp(mut actions: Vec<Action>, now: u64) -> Vec<Action> {
-    let t = (now as u32).to_le_bytes();
-    for a in &mut actions {
-        let Action::Multicast { bytes, purpose } = a else {
-            continue;
-        };
-        if bytes.len() < STATE_HEADER_LEN.min(NORMAL_HEADER_LEN) {
-            continue;
-        }
-        let kind = u16::from_le_bytes([bytes[0], bytes[1]]);
-        // NORMAL messages sent for the protocol are resends of the queue
-        // (dfsm.md §7 rule 7): C resends them unchanged.
-        if kind == NORMAL && *purpose == Purpose::Protocol {
-            continue;
-        }
-        bytes[HEADER_TIME..HEADER_TIME + 4].copy_from_slice(&t);
-        if kind == SYNC_START && bytes.len() >= STATE_HEADER_LEN {
-            bytes[EPOCH_TIME..EPOCH_TIME + 4].copy_from_slice(&t);
         }
     }
-    actions
 }
