@@ -82,7 +82,7 @@ impl KvstoreNode {
             startup_ip: &self.startup_ip,
             now,
         };
-        let actions = match event {
+        match event {
             Event::Deliver { sender, bytes } => self.dfsm.deliver(&mut app, sender, &bytes),
             Event::Membership {
                 members, joined, ..
@@ -98,8 +98,7 @@ impl KvstoreNode {
                 self.connected = false;
                 Vec::new()
             }
-        };
-        actions
+        }
     }
 
     /// IPC SET_STATUS (`cfs_status_set`, kvstore.md §3.2): stores the value
