@@ -52,6 +52,9 @@ struct Loop<H: Host> {
     outgoing: Option<Sender<Outgoing>>,
     sender: Option<JoinHandle<()>>,
     cpg_state: CpgState,
+    /// When something was first handed to `Tree::persist` since the last
+    /// flush.
+    unflushed: Option<Instant>,
     quorum_attempt: Option<Instant>,
     cmap_attempt: Option<Instant>,
 }
@@ -81,6 +84,7 @@ pub(crate) fn spawn<H: Host>(
         outgoing: Some(tx),
         sender: Some(sender),
         cpg_state: CpgState::Out { since: None },
+        unflushed: None,
         quorum_attempt: None,
         cmap_attempt: None,
     };
@@ -89,6 +93,9 @@ pub(crate) fn spawn<H: Host>(
         .spawn(move || lp.run())
         .map_err(Error::Thread)
 }
+
+/// No event for this long means the loop is idle: commit now.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(2);
 
 fn due(last: Option<Instant>, delay: std::time::Duration) -> bool {
     last.is_none_or(|t| t.elapsed() >= delay)
@@ -101,7 +108,10 @@ impl<H: Host> Loop<H> {
         let mut cpg_events = Vec::new();
         let mut quorum_events = Vec::new();
         while !self.shared.stop.load(Ordering::SeqCst) {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
+            let mut timeout = next_tick.saturating_duration_since(Instant::now());
+            if self.unflushed.is_some() {
+                timeout = timeout.min(IDLE);
+            }
             // Priorities as pmxcfs: quorum first, then cmap, then dcdb.
             let fds = [
                 self.shared.wake.fd(),
@@ -110,6 +120,7 @@ impl<H: Host> Loop<H> {
                 self.cpg.fd().unwrap_or(-1),
             ];
             let ready = poll_readable(&fds, timeout);
+            let idle = !ready.contains(&true);
             if ready[1] {
                 self.dispatch_quorum(&mut quorum_events);
             }
@@ -129,8 +140,28 @@ impl<H: Host> Loop<H> {
                 self.feed(Event::Tick);
                 self.restart_services();
             }
+            let overdue = self
+                .unflushed
+                .is_some_and(|t| t.elapsed() >= self.options.commit_delay);
+            if idle || overdue {
+                self.flush();
+            }
         }
         self.finish();
+    }
+
+    /// Group commit of everything persisted since the last one; runs when
+    /// the loop is idle or the oldest change waited `commit_delay`.
+    fn flush(&mut self) {
+        if self.unflushed.take().is_none() {
+            return;
+        }
+        self.host.with_tree(&mut |tree: &mut dyn Tree| {
+            if let Err(e) = tree.flush() {
+                tracing::error!("database commit failed: {e}; entering error mode");
+                tree.memdb().enter_error_mode();
+            }
+        });
     }
 
     fn publish_status(&self) {
@@ -331,6 +362,7 @@ impl<H: Host> Loop<H> {
         let mut changes: Vec<Change> = Vec::new();
         let mut leave: Option<bool> = None;
         let mut mode_changed = false;
+        let mut persisted = false;
         self.host.with_tree(&mut |tree: &mut dyn Tree| {
             let Some(ev) = event.take() else { return };
             let actions = node.handle(tree.memdb(), now, ev);
@@ -350,12 +382,14 @@ impl<H: Host> Loop<H> {
                     }
                     Action::Reply { id, result } => shared.reply(id, result),
                     Action::Persist(batch) => {
+                        persisted = true;
                         if let Err(e) = tree.persist(batch) {
                             tracing::error!("database commit failed: {e}; entering error mode");
                             tree.memdb().enter_error_mode();
                         }
                     }
                     Action::Resynced { rows, root } => {
+                        persisted = true;
                         if let Err(e) = tree.replace_all(&rows, root) {
                             tracing::error!("writing the resynced tree failed: {e}");
                             tree.memdb().enter_error_mode();
@@ -374,6 +408,9 @@ impl<H: Host> Loop<H> {
             }
             changes = tree.memdb().take_changes();
         });
+        if persisted && self.unflushed.is_none() {
+            self.unflushed = Some(Instant::now());
+        }
         if !changes.is_empty() {
             self.host.changed(changes);
         }
@@ -405,6 +442,7 @@ impl<H: Host> Loop<H> {
     }
 
     fn finish(&mut self) {
+        self.flush();
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         self.outgoing = None;
         if let Some(t) = self.sender.take() {

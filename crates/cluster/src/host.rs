@@ -18,6 +18,15 @@ pub trait Tree {
     /// Rewrite the store after a resync (`Action::Resynced`); the memdb
     /// already holds the new tree.
     fn replace_all(&mut self, rows: &[Row], root: Root) -> Result<(), StoreError>;
+    /// Commit whatever `persist` deferred. The service calls this when its
+    /// loop idles (2 ms without events) or at the latest `commit_delay`
+    /// after the first deferred change, and at shutdown: a burst of
+    /// deliveries becomes one commit and a writer's reply does not wait for
+    /// the disk (the change is applied on every member already). An error
+    /// puts the memdb into error mode.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// What the daemon provides to the service. Called from the service's

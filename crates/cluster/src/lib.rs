@@ -12,12 +12,14 @@
 pub mod corosync_conf;
 mod event_loop;
 mod host;
+mod pending;
 mod sender;
 mod service;
 mod wake;
 
 pub use corosync_conf::{ConfSync, Outcome as ConfOutcome};
 pub use host::{Host, Tree};
+pub use pending::PendingRows;
 pub use service::{ClusterService, Options, Status, EACCES, EBUSY};
 
 pub use ccfs_corosync::{ClusterConfig, ClusterNode};

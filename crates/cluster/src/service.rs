@@ -31,6 +31,9 @@ pub struct Options {
     pub restart_delay: Duration,
     /// Period of `Event::Tick` and of the restart checks.
     pub tick: Duration,
+    /// Longest time a delivered change may wait for `Tree::flush` while
+    /// deliveries keep coming (it is flushed at once when the loop idles).
+    pub commit_delay: Duration,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             conf_sync: ConfSync::default(),
             restart_delay: Duration::from_secs(5),
             tick: Duration::from_secs(1),
+            commit_delay: Duration::from_millis(100),
         }
     }
 }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use ccfs_testnet::Cluster;
 use support::{converge, start_all, NodeProc};
 
@@ -119,6 +121,8 @@ fn killed_process_resyncs_after_restart_and_corosync_restart_recovers() {
     p[0].ok("mkdir d");
     p[2].ok("fill d 10 10");
     converge(&mut p);
+    // the group commit runs once the loop idles
+    p[2].wait_value("pending", "0");
 
     // kill -9 node3's process; the others keep writing; restart it on its db
     let pid = p[2].pid;
@@ -149,4 +153,36 @@ fn killed_process_resyncs_after_restart_and_corosync_restart_recovers() {
     p[1].ok("mkdir back");
     p[0].wait_value("count back", "0");
     converge(&mut p);
+}
+
+#[test]
+fn service_started_before_corosync_refuses_writes_then_joins() {
+    let mut c = Cluster::build(ccfs_testnet::Options {
+        start_corosync: false,
+        ..ccfs_testnet::Options::default()
+    })
+    .unwrap();
+    let mut n1 = NodeProc::start(&mut c, 1);
+    let status = n1.ok("status");
+    assert!(
+        status.starts_with("quorate=0 mode=none members=0 joined=0"),
+        "{status}"
+    );
+    assert_eq!(n1.cmd("mkdir early"), Err(EACCES));
+    assert_eq!(
+        n1.cmd("unlock priv/lock/x"),
+        Ok("0".into()),
+        "silently not sent"
+    );
+    assert_eq!(n1.cmd("cmap"), Err(61), "no cmap data yet (ENODATA)");
+    for id in 1..=3 {
+        c.start_corosync(id).unwrap();
+    }
+    c.wait_formed(Duration::from_secs(60)).unwrap();
+    // the 1 s retry of the service finds corosync and joins alone
+    n1.wait_synced(1);
+    n1.ok("mkdir late");
+    assert_eq!(n1.ok("count late"), "0");
+    let cmap = n1.wait("cmap", "cmap", |r| r.is_ok()).unwrap();
+    assert!(cmap.starts_with("ccfstest 1 "), "{cmap}");
 }

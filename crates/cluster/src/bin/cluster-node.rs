@@ -9,23 +9,30 @@
 //! (children of DIR), `status` (`= quorate=<0|1> mode=<Mode> members=<n>
 //! joined=<0|1>`), `cmap` (`= <name> <version> <node,...>`), `fill DIR N
 //! SIZE` (create and write N files, `= <ms>`), `overwrite P N SIZE`
-//! (rewrite one file N times, `= <ms>`), `quit`.
+//! (rewrite one file N times, `= <ms>`), `now` (CLOCK_MONOTONIC ns),
+//! `io` (this process's `write_bytes`), `pending` (`= 1` while delivered
+//! changes wait for their group commit), `put P TEXT` (create + write,
+//! `= <ns at start>`), `seen P` (ns when P last changed through the
+//! cluster), `wait-count DIR N MS` (`= <ns>` when DIR has N children),
+//! `quit`.
 //! Options: `--db FILE` (required), `--corosync-conf FILE` (target of the
 //! corosync.conf sync, default none = /dev/null-like: a file in the db's
 //! directory), `--restart-delay-ms N`.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ccfs_cluster::{ClusterService, ConfSync, Host, Options, Request, Tree};
-use ccfs_memdb::{Batch, Change, Limits, Memdb, Op, Root, Row, Store, StoreError};
+use ccfs_cluster::{ClusterService, ConfSync, Host, Options, PendingRows, Request, Tree};
+use ccfs_memdb::{Batch, Change, Inode, Limits, Memdb, Op, Root, Row, Store, StoreError};
 use ccfs_store::{SqliteStore, StoreOptions};
 
 struct State {
     db: Memdb,
     store: SqliteStore,
+    pending: PendingRows,
 }
 
 impl Tree for State {
@@ -33,15 +40,49 @@ impl Tree for State {
         &mut self.db
     }
     fn persist(&mut self, batch: Batch) -> Result<(), StoreError> {
-        self.store.commit(&batch)
+        self.pending.merge(batch);
+        Ok(())
     }
     fn replace_all(&mut self, rows: &[Row], root: Root) -> Result<(), StoreError> {
+        self.pending.clear();
         self.store.replace_all(rows, root)
+    }
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(&self.pending.take())
     }
 }
 
 struct NodeHost {
     state: Mutex<State>,
+    /// When each inode last changed through the cluster (monotonic ns).
+    seen: Mutex<HashMap<Inode, u64>>,
+}
+
+/// CLOCK_MONOTONIC in ns: the same clock in every node of a testnet
+/// cluster (no time namespaces), so timestamps compare across processes.
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the live timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Bytes this process caused to be written to storage (`/proc/self/io`).
+fn write_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 impl Host for NodeHost {
@@ -49,7 +90,18 @@ impl Host for NodeHost {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut *st);
     }
-    fn changed(&self, _changes: Vec<Change>) {}
+    fn changed(&self, changes: Vec<Change>) {
+        let now = mono_ns();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for c in changes {
+            match c {
+                Change::Added { inode, .. } | Change::Modified { inode } => {
+                    seen.insert(inode, now);
+                }
+                Change::Removed { .. } => {}
+            }
+        }
+    }
     fn quorum_changed(&self, quorate: bool) {
         eprintln!("quorate {}", u8::from(quorate));
     }
@@ -99,7 +151,11 @@ fn open(db: &PathBuf) -> Result<State, String> {
         store.commit(&batch).map_err(|e| e.to_string())?;
     }
     let _ = db.take_changes();
-    Ok(State { db, store })
+    Ok(State {
+        db,
+        store,
+        pending: PendingRows::default(),
+    })
 }
 
 type Answer = Result<String, i32>;
@@ -142,6 +198,25 @@ fn overwrite(svc: &ClusterService, path: &str, n: usize, size: usize) -> Answer 
         )?;
     }
     Ok(start.elapsed().as_millis().to_string())
+}
+
+/// Poll every millisecond until DIR has N children; the monotonic time
+/// when it did.
+fn wait_count(host: &NodeHost, dir: &str, n: usize, timeout_ms: usize) -> Answer {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms as u64);
+    loop {
+        let count = {
+            let t = host.state.lock().unwrap_or_else(|p| p.into_inner());
+            t.db.lookup(dir).map_or(0, |e| t.db.children(e.inode).len())
+        };
+        if count >= n {
+            return Ok(mono_ns().to_string());
+        }
+        if Instant::now() >= deadline {
+            return Err(libc::ETIMEDOUT);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
@@ -230,6 +305,30 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
                 nodes.join(",")
             ))
         }
+        "now" => Ok(mono_ns().to_string()),
+        "pending" => Ok(u8::from(!tree().pending.is_empty()).to_string()),
+        "io" => Ok(write_bytes().to_string()),
+        "put" => {
+            let start = mono_ns();
+            op(svc, Op::Create { path: arg(1) })?;
+            let data = words.get(2..).map(|w| w.join(" ")).unwrap_or_default();
+            op(
+                svc,
+                Op::Write {
+                    path: arg(1),
+                    offset: 0,
+                    data: data.into_bytes(),
+                    truncate: true,
+                },
+            )?;
+            Ok(start.to_string())
+        }
+        "seen" => {
+            let inode = tree().db.lookup(&arg(1)).ok_or(libc::ENOENT)?.inode;
+            let seen = host.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.get(&inode).map(u64::to_string).ok_or(libc::ENODATA)
+        }
+        "wait-count" => wait_count(host, &arg(1), num(2)?, num(3)?),
         "fill" => fill(svc, &arg(1), num(2)?, num(3)?),
         "overwrite" => overwrite(svc, &arg(1), num(2)?, num(3)?),
         _ => Err(libc::EINVAL),
@@ -257,6 +356,7 @@ fn main() {
     };
     let host = Arc::new(NodeHost {
         state: Mutex::new(state),
+        seen: Mutex::new(HashMap::new()),
     });
     let mut options = Options {
         conf_sync: ConfSync {

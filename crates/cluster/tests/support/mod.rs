@@ -8,7 +8,15 @@ use std::time::{Duration, Instant};
 
 use ccfs_testnet::Cluster;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_cluster-node");
+/// The `cluster-node` binary: cargo names it for tests; the bench finds
+/// it next to itself.
+pub fn bin() -> String {
+    if let Some(b) = option_env!("CARGO_BIN_EXE_cluster-node") {
+        return b.to_string();
+    }
+    let me = std::env::current_exe().expect("current_exe");
+    me.with_file_name("cluster-node").display().to_string()
+}
 pub const T: Duration = Duration::from_secs(90);
 
 pub struct NodeProc {
@@ -22,17 +30,23 @@ impl NodeProc {
     /// Start with the database at `<node dir>/config.db` (kept across
     /// restarts of the process) and a 1 s restart delay.
     pub fn start(c: &mut Cluster, nodeid: u32) -> NodeProc {
+        NodeProc::start_with(c, nodeid, "1000")
+    }
+
+    /// Like [`NodeProc::start`] with the given restart delay in ms.
+    pub fn start_with(c: &mut Cluster, nodeid: u32, restart_delay_ms: &str) -> NodeProc {
+        let bin = bin();
         let db = c.node(nodeid).dir.join("config.db");
         let conf = c.node(nodeid).dir.join("installed-corosync.conf");
         let (db_s, conf_s) = (db.display().to_string(), conf.display().to_string());
         let args = [
-            BIN,
+            bin.as_str(),
             "--db",
             &db_s,
             "--corosync-conf",
             &conf_s,
             "--restart-delay-ms",
-            "1000",
+            restart_delay_ms,
         ];
         let sp = c.spawn(nodeid, &args).expect("spawn cluster-node");
         let (tx, rx) = mpsc::channel();
