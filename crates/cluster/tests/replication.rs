@@ -11,6 +11,14 @@ use support::{converge, start_all, NodeProc};
 const EACCES: i32 = 13;
 const EEXIST: i32 = 17;
 
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn writes_replicate_everywhere_and_concurrent_writers_converge() {
     let mut c = Cluster::start(3).unwrap();
@@ -54,6 +62,41 @@ fn writes_replicate_everywhere_and_concurrent_writers_converge() {
         p[1].cmd("create nodes/node2/qemu-server/100.conf"),
         Err(EEXIST),
         "VMID 100 already belongs to node1"
+    );
+
+    // corosync.conf in the tree reaches every node's installed copy; a
+    // reload runs only on the sender and only over an installed version
+    let installed = |c: &Cluster, id: u32| {
+        std::fs::read_to_string(c.node(id).dir.join("installed-corosync.conf")).ok()
+    };
+    let reloaded = |c: &Cluster, id: u32| c.node(id).dir.join("reloaded").exists();
+    p[0].ok("create corosync.conf.new");
+    p[0].ok("write corosync.conf.new totem { config_version: 2 }");
+    p[0].ok("rename corosync.conf.new corosync.conf");
+    for id in 1..=3 {
+        wait_until("installed v2", || {
+            installed(&c, id).as_deref() == Some("totem { config_version: 2 }")
+        });
+    }
+    p[1].ok("write corosync.conf totem { config_version: 3 }");
+    for id in 1..=3 {
+        wait_until("installed v3", || {
+            installed(&c, id).as_deref() == Some("totem { config_version: 3 }")
+        });
+    }
+    wait_until("node2 reloads", || reloaded(&c, 2));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !reloaded(&c, 1) && !reloaded(&c, 3),
+        "only the sender reloads"
+    );
+    // an older version in the tree never replaces the installed file
+    p[2].ok("write corosync.conf totem { config_version: 1 }");
+    p[0].wait_value("read corosync.conf", "totem { config_version: 1 }");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        installed(&c, 1).as_deref(),
+        Some("totem { config_version: 3 }")
     );
 
     // concurrent: every node creates its own files and all hammer one file

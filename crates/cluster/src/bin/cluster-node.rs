@@ -17,7 +17,8 @@
 //! `quit`.
 //! Options: `--db FILE` (required), `--corosync-conf FILE` (target of the
 //! corosync.conf sync, default none = /dev/null-like: a file in the db's
-//! directory), `--restart-delay-ms N`.
+//! directory), `--restart-delay-ms N`, `--reload-cmd "PROG ARGS"` (instead
+//! of `corosync-cfgtool -R`; default: no reload).
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -111,6 +112,7 @@ struct Args {
     db: PathBuf,
     conf: Option<PathBuf>,
     restart_delay: Option<Duration>,
+    reload: Option<Vec<String>>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -118,6 +120,7 @@ fn parse_args() -> Result<Args, String> {
         db: PathBuf::new(),
         conf: None,
         restart_delay: None,
+        reload: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -128,6 +131,9 @@ fn parse_args() -> Result<Args, String> {
             "--restart-delay-ms" => {
                 let ms = val()?.parse().map_err(|e| format!("{e}"))?;
                 a.restart_delay = Some(Duration::from_millis(ms));
+            }
+            "--reload-cmd" => {
+                a.reload = Some(val()?.split(' ').map(str::to_string).collect());
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -363,7 +369,7 @@ fn main() {
             target: args
                 .conf
                 .unwrap_or_else(|| args.db.with_extension("corosync.conf")),
-            reload: None,
+            reload: args.reload,
         },
         ..Options::default()
     };

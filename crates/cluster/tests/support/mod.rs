@@ -38,7 +38,9 @@ impl NodeProc {
         let bin = bin();
         let db = c.node(nodeid).dir.join("config.db");
         let conf = c.node(nodeid).dir.join("installed-corosync.conf");
+        let marker = c.node(nodeid).dir.join("reloaded");
         let (db_s, conf_s) = (db.display().to_string(), conf.display().to_string());
+        let reload = format!("touch {}", marker.display());
         let args = [
             bin.as_str(),
             "--db",
@@ -47,6 +49,8 @@ impl NodeProc {
             &conf_s,
             "--restart-delay-ms",
             restart_delay_ms,
+            "--reload-cmd",
+            &reload,
         ];
         let sp = c.spawn(nodeid, &args).expect("spawn cluster-node");
         let (tx, rx) = mpsc::channel();
