@@ -117,7 +117,7 @@ impl Shared {
 /// sending thread. Dropping it shuts it down (leaves the group).
 pub struct ClusterService {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ClusterService {
@@ -138,7 +138,7 @@ impl ClusterService {
         let thread = event_loop::spawn(host, Arc::clone(&shared), options)?;
         Ok(ClusterService {
             shared,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -185,12 +185,14 @@ impl ClusterService {
         rx.recv().unwrap_or(Err(EBUSY))
     }
 
-    /// Leave the group, disconnect from corosync, stop the threads. Waiting
-    /// writers get EBUSY.
-    pub fn shutdown(&mut self) {
+    /// Leave the group, disconnect from corosync, stop the threads (the
+    /// loop drops its `Host` then). Waiting writers get EBUSY. Idempotent;
+    /// must not be called from a `Host` callback.
+    pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake.notify();
-        if let Some(t) = self.thread.take() {
+        let thread = lock(&self.thread).take();
+        if let Some(t) = thread {
             let _ = t.join();
         }
         self.shared.close();

@@ -376,7 +376,7 @@ fn main() {
     if let Some(d) = args.restart_delay {
         options.restart_delay = d;
     }
-    let mut svc = match ClusterService::start(Arc::clone(&host), options) {
+    let svc = match ClusterService::start(Arc::clone(&host), options) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cluster-node: {e}");
