@@ -220,6 +220,7 @@ impl<H: Host> Loop<H> {
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         if self.node.is_some() {
             self.feed(Event::Restart);
+            lock(&self.shared.status).restarts += 1;
         }
         self.cpg_state = CpgState::Out {
             since: Some(Instant::now()),

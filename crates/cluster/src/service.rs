@@ -59,6 +59,9 @@ pub struct Status {
     pub members: Vec<(Member, bool)>,
     pub joined: bool,
     pub quorate: bool,
+    /// Re-initialize attempts after leaving or losing corosync (dfsm.md §11
+    /// restart), successful or not.
+    pub restarts: u64,
 }
 
 /// What writer threads and helper threads hand to the loop.

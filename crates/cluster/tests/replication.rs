@@ -229,3 +229,62 @@ fn service_started_before_corosync_refuses_writes_then_joins() {
     let cmap = n1.wait("cmap", "cmap", |r| r.is_ok()).unwrap();
     assert!(cmap.starts_with("ccfstest 1 "), "{cmap}");
 }
+
+const INJECT: &str = env!("CARGO_BIN_EXE_cpg-inject");
+
+fn restarts(status: &str) -> u64 {
+    status
+        .rsplit_once("restarts=")
+        .and_then(|(_, n)| n.parse().ok())
+        .expect("restarts in status")
+}
+
+#[test]
+fn protocol_violations_make_members_leave_and_rejoin_or_stop() {
+    let mut c = Cluster::start(3).unwrap();
+    let mut p = start_all(&mut c);
+    p[0].ok("mkdir before");
+    converge(&mut p);
+
+    // A message shorter than a header (dfsm.md §8.1 rule 3): every member
+    // enters LEAVE, leaves, rejoins after the restart delay and resyncs.
+    let out = c.node(1).run_ok(&[INJECT, "x"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sent");
+    for q in p.iter_mut() {
+        q.wait("a restart", "status", |r| {
+            r.as_deref().is_ok_and(|s| restarts(s) >= 1)
+        })
+        .unwrap();
+        q.wait_synced(3);
+    }
+    p[1].ok("mkdir after-leave");
+    p[0].wait_value("count after-leave", "0");
+    converge(&mut p);
+
+    // A newer protocol version (rule 4): VERSION_ERROR, out for good.
+    let out = c.node(2).run_ok(&[INJECT, "AAAAAAAAAAAAAAAA"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sent");
+    for q in p.iter_mut() {
+        q.wait("version error", "status", |r| {
+            r.as_deref()
+                .is_ok_and(|s| s.contains("mode=VersionError") && s.contains("joined=0"))
+        })
+        .unwrap();
+    }
+    assert_eq!(p[0].cmd("mkdir stopped"), Err(16), "EBUSY while stopped");
+    std::thread::sleep(Duration::from_millis(2500));
+    let s = p[0].ok("status");
+    assert!(
+        s.contains("mode=VersionError") && s.contains("joined=0"),
+        "{s}"
+    );
+
+    // Only a restart of the process brings a member back.
+    let pid = p[0].pid;
+    assert!(c.kill(1, pid));
+    p.remove(0);
+    let mut n1 = NodeProc::start(&mut c, 1);
+    n1.wait_synced(1);
+    n1.ok("mkdir restarted");
+    assert_eq!(n1.ok("count before"), "0");
+}

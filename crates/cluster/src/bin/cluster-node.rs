@@ -289,12 +289,13 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
         "status" => {
             let s = svc.status();
             Ok(format!(
-                "quorate={} mode={} members={} joined={} nodeid={}",
+                "quorate={} mode={} members={} joined={} nodeid={} restarts={}",
                 u8::from(s.quorate),
                 s.mode.map_or("none".to_string(), |m| format!("{m:?}")),
                 s.members.len(),
                 u8::from(s.joined),
-                s.nodeid
+                s.nodeid,
+                s.restarts
             ))
         }
         "cmap" => {
