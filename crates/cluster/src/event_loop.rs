@@ -200,7 +200,10 @@ impl<H: Host> Loop<H> {
 
     fn read_cmap(&mut self) {
         match self.cmap.read_config() {
-            Ok(c) => *lock(&self.shared.config) = Some(c),
+            Ok(c) => {
+                self.host.cluster_config(&c);
+                *lock(&self.shared.config) = Some(c);
+            }
             Err(e) => {
                 tracing::warn!("cmap read failed: {e}");
                 self.cmap.finalize();
@@ -299,6 +302,10 @@ impl<H: Host> Loop<H> {
                             })
                             .collect()
                     };
+                    let mut ids: Vec<u32> = members.iter().map(|m| m.nodeid).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    self.host.membership(&ids);
                     Event::Membership {
                         members: conv(members),
                         left: conv(left),

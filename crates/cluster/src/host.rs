@@ -6,6 +6,7 @@
 //! actions that touch the tree or the disk run under the same lock as the
 //! change they belong to.
 
+use ccfs_corosync::ClusterConfig;
 use ccfs_memdb::{Batch, Change, Memdb, Root, Row, StoreError};
 
 /// The tree and its persistent copy, locked for one event.
@@ -40,4 +41,11 @@ pub trait Host: Send + Sync + 'static {
     fn changed(&self, changes: Vec<Change>);
     /// The quorate flag changed (feeds the read-only wrapper).
     fn quorum_changed(&self, _quorate: bool) {}
+    /// cmap was (re-)read: cluster name, config version, node list (for
+    /// `.members`, quorum.md §5.1).
+    fn cluster_config(&self, _config: &ClusterConfig) {}
+    /// The nodeids of a new `pve_dcdb_v1` membership, sorted, duplicates
+    /// removed (pmxcfs takes `.members`' online flags from the kvstore
+    /// group, which has the same members while both groups run).
+    fn membership(&self, _nodeids: &[u32]) {}
 }
