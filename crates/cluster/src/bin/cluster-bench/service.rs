@@ -1,7 +1,5 @@
-//! cluster-bench: figures of the cluster service on the 3-node testnet
-//! harness (real corosync in namespaces), one `cluster-node` per node.
-//! Build with `cargo build --release -p ccfs-cluster` and run as root:
-//! `target/release/cluster-bench`. Prints one line per figure.
+//! The service-level figures: one `cluster-node` (memdb + SqliteStore +
+//! ClusterService, no FUSE) per node.
 //!
 //! - creates/s: files created and written (100 B, two dcdb messages each)
 //!   on node1, one after the other;
@@ -12,24 +10,10 @@
 //! - rejoin: node3's process killed, 2000 files written, node3 started
 //!   again: time from the spawn until node3 holds all 2000.
 
-#[path = "../../tests/support/mod.rs"]
-#[allow(dead_code)]
-mod support;
-
-use std::time::Duration;
-
 use ccfs_testnet::Cluster;
-use support::{start_all, NodeProc};
 
-fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the live timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
+use crate::support::{start_all, NodeProc};
+use crate::{mono_ns, percentile};
 
 fn num(s: &str) -> u64 {
     s.trim()
@@ -37,12 +21,7 @@ fn num(s: &str) -> u64 {
         .unwrap_or_else(|_| panic!("not a number: {s:?}"))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn main() {
+pub fn run() {
     let mut c = Cluster::start(3).expect("start the 3-node cluster");
     let mut p = start_all(&mut c);
 
@@ -61,6 +40,8 @@ fn main() {
     p[0].ok("overwrite big 1 4096");
     let before = num(&p[0].ok("io"));
     let ms = num(&p[0].ok(&format!("overwrite big {OVERWRITES} 4096")));
+    // the group commit may still be pending: let it land
+    std::thread::sleep(std::time::Duration::from_secs(1));
     let after = num(&p[0].ok("io"));
     println!(
         "overwrites/s on node1: {:.0} ({OVERWRITES} x 4 KiB)",
@@ -105,5 +86,4 @@ fn main() {
         t1.saturating_sub(t0) as f64 / 1e9
     );
     n3.wait_synced(3);
-    let _ = Duration::from_secs(0);
 }

@@ -1,0 +1,185 @@
+//! The same figures through FUSE: a `ccfs` daemon in cluster mode in every
+//! node, driven from this process through `/proc/<pid>/root/<mount>` (the
+//! path walk happens in the daemon's mount namespace). Operations as
+//! ccfs-bench does them: a create is `open(O_CREAT|O_EXCL)` + 512 B write +
+//! close, an overwrite `open(O_TRUNC)` + 4 KiB write + close.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ccfs_testnet::Cluster;
+
+use crate::{mono_ns, percentile};
+
+const T: Duration = Duration::from_secs(120);
+
+struct Daemon {
+    pid: u32,
+    mount: PathBuf,
+}
+
+impl Daemon {
+    fn start(c: &mut Cluster, ccfs: &str, nodeid: u32) -> Daemon {
+        let node = c.node(nodeid);
+        let dir = node.dir.join("ccfs");
+        for sub in ["mnt", "db", "run", "rrd"] {
+            fs::create_dir_all(dir.join(sub)).expect("create daemon dirs");
+        }
+        let s = |p: PathBuf| p.display().to_string();
+        let args: Vec<String> = vec![
+            ccfs.into(),
+            "-f".into(),
+            "--mount".into(),
+            s(dir.join("mnt")),
+            "--db".into(),
+            s(dir.join("db/config.db")),
+            "--run-dir".into(),
+            s(dir.join("run")),
+            "--lock-file".into(),
+            s(dir.join("db/.pmxcfs.lockfile")),
+            "--pid-file".into(),
+            s(dir.join("ccfs.pid")),
+            "--nodename".into(),
+            node.name.clone(),
+            "--node-ip".into(),
+            node.addr.clone(),
+            "--rrd-dir".into(),
+            s(dir.join("rrd")),
+            "--ipc-name".into(),
+            format!("{}-n{nodeid}", c.prefix),
+        ];
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let sp = c.spawn_logged(nodeid, &refs).expect("spawn ccfs");
+        Daemon {
+            pid: sp.pid,
+            mount: dir.join("mnt"),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        let inner = self.mount.join(rel);
+        let inner = inner.strip_prefix("/").unwrap_or(&inner).to_path_buf();
+        Path::new(&format!("/proc/{}/root", self.pid)).join(inner)
+    }
+
+    fn wait_writable(&self, probe: &str) {
+        wait_until("writable", || fs::write(self.path(probe), "x").is_ok());
+    }
+
+    fn write_bytes(&self) -> u64 {
+        fs::read_to_string(format!("/proc/{}/io", self.pid))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("write_bytes:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + T;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn create(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(data)
+}
+
+pub fn run(ccfs: &str) {
+    let mut c = Cluster::start(3).expect("start the 3-node cluster");
+    let mut d: Vec<Daemon> = (1..=3).map(|id| Daemon::start(&mut c, ccfs, id)).collect();
+    for (i, x) in d.iter().enumerate() {
+        x.wait_writable(&format!("probe{i}"));
+    }
+
+    const CREATES: usize = 1000;
+    fs::create_dir(d[0].path("c")).expect("mkdir c");
+    let data512 = vec![b'c'; 512];
+    let start = Instant::now();
+    for i in 0..CREATES {
+        create(&d[0].path(&format!("c/f{i:04}")), &data512).expect("create");
+    }
+    println!(
+        "creates/s on node1: {:.0} ({CREATES} x O_EXCL create + 512 B write + close)",
+        CREATES as f64 / start.elapsed().as_secs_f64()
+    );
+
+    const OVERWRITES: usize = 1000;
+    let file = d[0].path("overwrite.cfg");
+    fs::write(&file, b"").expect("create overwrite.cfg");
+    let data4k = vec![b'o'; 4096];
+    let before = d[0].write_bytes();
+    let start = Instant::now();
+    for _ in 0..OVERWRITES {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&file)
+            .expect("open");
+        f.write_all(&data4k).expect("write");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(2));
+    let after = d[0].write_bytes();
+    println!(
+        "overwrites/s on node1: {:.0} ({OVERWRITES} x O_TRUNC + 4 KiB write + close)",
+        OVERWRITES as f64 / secs
+    );
+    println!(
+        "disk bytes per 4 KiB overwrite on node1 (after 2 s settling): {:.0}",
+        (after - before) as f64 / OVERWRITES as f64
+    );
+
+    const FILES: usize = 200;
+    fs::create_dir(d[0].path("lat")).expect("mkdir lat");
+    let mut lat = Vec::with_capacity(FILES);
+    for k in 0..FILES {
+        let rel = format!("lat/f{k}");
+        let want = format!("value-{k}");
+        let there = d[1].path(&rel);
+        let t0 = mono_ns();
+        fs::write(d[0].path(&rel), &want).expect("write on node1");
+        wait_until("visible on node2", || {
+            fs::read_to_string(&there).is_ok_and(|t| t == want)
+        });
+        lat.push((mono_ns() - t0) as f64 / 1e6);
+    }
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "write->visible on node2: median {:.2} ms, p99 {:.2} ms ({FILES} files)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+
+    const REJOIN: usize = 2000;
+    let pid = d[2].pid;
+    assert!(c.kill(3, pid));
+    d.pop();
+    fs::create_dir(d[0].path("r")).expect("mkdir r");
+    let small = vec![b'r'; 100];
+    // The majority must be writable again (quorate) after the kill.
+    wait_until("node1 writable", || {
+        fs::write(d[0].path("r-probe"), "x").is_ok()
+    });
+    for i in 0..REJOIN {
+        create(&d[0].path(&format!("r/f{i:04}")), &small).expect("create r");
+    }
+    let t0 = mono_ns();
+    let n3 = Daemon::start(&mut c, ccfs, 3);
+    let dir = n3.path("r");
+    wait_until("node3 has all files", || {
+        fs::read_dir(&dir).is_ok_and(|rd| rd.count() == REJOIN)
+    });
+    println!(
+        "rejoin: node3 (daemon restarted) lists {REJOIN} files written while it was down after {:.2} s",
+        (mono_ns() - t0) as f64 / 1e9
+    );
+}
