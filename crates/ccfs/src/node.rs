@@ -130,6 +130,22 @@ impl Node {
     /// Run one modification: quorum check, apply, persist, publish.
     fn modify<T>(
         &self,
+        what: (&'static str, &str),
+        origin: Origin,
+        durability: Durability,
+        f: impl FnOnce(&mut Memdb, Stamp) -> ccfs_memdb::Result<T>,
+    ) -> NodeResult<T> {
+        let result = self.modify_inner(origin, durability, f);
+        if let Err(e) = &result {
+            tracing::debug!("{} {}: {e}", what.0, what.1);
+        } else {
+            tracing::debug!("{} {}", what.0, what.1);
+        }
+        result
+    }
+
+    fn modify_inner<T>(
+        &self,
         origin: Origin,
         durability: Durability,
         f: impl FnOnce(&mut Memdb, Stamp) -> ccfs_memdb::Result<T>,
@@ -204,11 +220,15 @@ impl Node {
     }
 
     pub fn mkdir(&self, origin: Origin, path: &str) -> NodeResult<Inode> {
-        self.modify(origin, Durability::Now, |db, s| db.mkdir(path, s))
+        self.modify(("mkdir", path), origin, Durability::Now, |db, s| {
+            db.mkdir(path, s)
+        })
     }
 
     pub fn create(&self, origin: Origin, path: &str) -> NodeResult<Inode> {
-        self.modify(origin, Durability::Now, |db, s| db.create(path, s))
+        self.modify(("create", path), origin, Durability::Now, |db, s| {
+            db.create(path, s)
+        })
     }
 
     /// Write (or, with an empty `data` and `truncate`, set the size to
@@ -222,13 +242,13 @@ impl Node {
         data: &[u8],
         truncate: bool,
     ) -> NodeResult<u32> {
-        self.modify(origin, durability, |db, s| {
+        self.modify(("write", path), origin, durability, |db, s| {
             db.write(path, offset, data, truncate, s)
         })
     }
 
     pub fn set_mtime(&self, origin: Origin, path: &str, mtime: u32) -> NodeResult<()> {
-        self.modify(origin, Durability::Now, |db, s| {
+        self.modify(("mtime", path), origin, Durability::Now, |db, s| {
             db.set_mtime(
                 path,
                 Stamp {
@@ -240,11 +260,15 @@ impl Node {
     }
 
     pub fn rename(&self, origin: Origin, from: &str, to: &str) -> NodeResult<()> {
-        self.modify(origin, Durability::Now, |db, s| db.rename(from, to, s))
+        self.modify(("rename", from), origin, Durability::Now, |db, s| {
+            db.rename(from, to, s)
+        })
     }
 
     pub fn delete(&self, origin: Origin, path: &str) -> NodeResult<()> {
-        self.modify(origin, Durability::Now, |db, s| db.delete(path, s))
+        self.modify(("delete", path), origin, Durability::Now, |db, s| {
+            db.delete(path, s)
+        })
     }
 
     /// utimens with mtime 0 on a lock directory (memdb.md §10.5, local
@@ -253,18 +277,23 @@ impl Node {
     /// the lock was deleted. The deletion is always published: the kernel
     /// asked for a time change and does not know the entry is gone.
     pub fn unlock_request(&self, path: &str) -> NodeResult<bool> {
-        let deleted = self.modify(Origin::Other, Durability::Now, |db, s| {
-            let inode = db.lookup(path).map(|e| e.inode);
-            let expired = match inode.and_then(|i| db.entry_csum(i)) {
-                Some(csum) => db.lock_expired(path, &csum),
-                None => false,
-            };
-            if expired {
-                db.delete(path, s).map(|()| true)
-            } else {
-                Ok(false)
-            }
-        })?;
+        let deleted = self.modify(
+            ("unlock request", path),
+            Origin::Other,
+            Durability::Now,
+            |db, s| {
+                let inode = db.lookup(path).map(|e| e.inode);
+                let expired = match inode.and_then(|i| db.entry_csum(i)) {
+                    Some(csum) => db.lock_expired(path, &csum),
+                    None => false,
+                };
+                if expired {
+                    db.delete(path, s).map(|()| true)
+                } else {
+                    Ok(false)
+                }
+            },
+        )?;
         if deleted {
             return Ok(true);
         }
