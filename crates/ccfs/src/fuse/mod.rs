@@ -87,3 +87,6 @@ pub fn mount_config(threads: usize) -> fuser::Config {
     c.clone_fd = true;
     c
 }
+
+#[cfg(test)]
+mod tests;
