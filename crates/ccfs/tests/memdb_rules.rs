@@ -243,3 +243,31 @@ fn entries_keep_their_identity_across_changes() {
         "distinct entries"
     );
 }
+
+#[test]
+fn an_unlock_request_removes_a_lock_older_than_120_s() {
+    // memdb.md §10.3/§10.5, local mode: the lock table starts the clock at
+    // mkdir; utime(0,0) deletes the lock once it is strictly older than
+    // 120 s, and is refused with EACCES before. This is how Perl's cfs_lock
+    // breaks the lock of a dead holder.
+    let n = Node::start();
+    n.mkdir_p("priv/lock");
+    let lock = n.p("priv/lock/storage-local");
+    fs::create_dir(&lock).unwrap();
+    let made = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_errno(set_times(&lock, 0, 0), libc::EACCES, "5 s old lock");
+    assert!(lock.is_dir());
+    while made.elapsed() < std::time::Duration::from_secs(124) {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // The plugin's result is that of the delete (0), but a FUSE stack that
+    // answers setattr with fresh attributes finds the entry gone (libfuse
+    // 2 does the same getattr): Perl ignores the result, so accept ENOENT.
+    match set_times(&lock, 0, 0) {
+        Ok(()) => {}
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "unlock request: {e}"),
+    }
+    assert!(!lock.exists(), "the expired lock was deleted");
+    fs::create_dir(&lock).expect("the lock can be taken again");
+}

@@ -349,3 +349,30 @@ fn debug_flag_on_the_command_line() {
     assert_eq!(fs::read_to_string(mount.join(".debug")).unwrap(), "1\n");
     drop(d);
 }
+
+#[test]
+fn function_file_sizes_follow_their_content() {
+    // getattr regenerates the text (plugins.md §1): st_size must match what
+    // a read returns even as the text grows, so the kernel must not keep
+    // stale attributes of these files
+    let n = Node::start();
+    n.mkdir_p("nodes/node1/qemu-server");
+    let mut last = 1;
+    for round in 0..3 {
+        for i in 0..40 {
+            n.write("storage.cfg", format!("{round} {i}\n").as_bytes());
+            n.write(
+                &format!("nodes/node1/qemu-server/{}.conf", 100 + round * 40 + i),
+                b"x\n",
+            );
+        }
+        for name in [".version", ".vmlist", ".members", ".clusterlog", ".debug"] {
+            let size = fs::metadata(n.p(name)).unwrap().len();
+            let data = n.read(name);
+            assert_eq!(size, data.len() as u64, "{name} in round {round}");
+        }
+        let c = counter(&n, "storage.cfg");
+        assert!(c > last + 40, "storage.cfg counter {c} after {last}");
+        last = c;
+    }
+}
