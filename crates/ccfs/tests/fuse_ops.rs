@@ -676,3 +676,27 @@ fn seek_and_reread_see_fresh_content() {
     r.read_to_string(&mut s).unwrap();
     assert_eq!(s, "TWO");
 }
+
+#[test]
+fn large_directories_list_completely_and_can_be_removed() {
+    // several readdir calls with offsets: nothing lost or repeated
+    let n = Node::start();
+    n.mkdir_p("big");
+    let mut want: Vec<String> = (0..1500)
+        .map(|i| format!("entry-with-a-longer-name-{i:05}.cfg"))
+        .collect();
+    for name in &want {
+        n.write(&format!("big/{name}"), b"x");
+    }
+    let mut got: Vec<String> = fs::read_dir(n.p("big"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), want.len(), "entry count");
+    assert_eq!(got, want);
+    // `rm -rf`: readdir interleaved with unlinks must still see everything
+    fs::remove_dir_all(n.p("big")).expect("remove_dir_all of 1500 entries");
+    assert!(!n.p("big").exists());
+}

@@ -248,3 +248,25 @@ fn too_many_arguments_is_an_error() {
     assert!(!st.success(), "extra argument accepted: {out}");
     assert!(!is_mounted(&w.mount));
 }
+
+#[test]
+fn sigterm_with_open_files_still_exits_and_keeps_written_data() {
+    // a shell sitting in /etc/pve or an editor holding a file must not keep
+    // the daemon from stopping, and what was written is not lost
+    let mut n = Node::start();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(n.p("open.cfg"))
+        .unwrap();
+    use std::io::Write;
+    f.write_all(b"written, not closed").unwrap();
+    let dir = fs::File::open(&n.work.mount).unwrap();
+    let st = n.stop();
+    assert!(st.is_some(), "exited");
+    drop(f);
+    drop(dir);
+    n.restart();
+    assert_eq!(n.read("open.cfg"), b"written, not closed");
+}
