@@ -270,3 +270,52 @@ fn sigterm_with_open_files_still_exits_and_keeps_written_data() {
     n.restart();
     assert_eq!(n.read("open.cfg"), b"written, not closed");
 }
+
+#[test]
+fn sigint_and_sighup_stop_the_daemon_too() {
+    // libfuse's handlers end the loop on SIGTERM, SIGINT and SIGHUP (§1.3)
+    for sig in [libc::SIGINT, libc::SIGHUP] {
+        let mut n = Node::start();
+        n.write("f", b"x");
+        let mut d = n.daemon.take().unwrap();
+        d.signal(sig);
+        let st = d
+            .wait_exit(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("signal {sig}: no exit within 10 s"))
+            .expect("our child");
+        assert!(st.success(), "signal {sig}: exit status {st}");
+        assert!(!is_mounted(&n.work.mount), "signal {sig}: still mounted");
+        n.restart();
+        assert_eq!(n.read("f"), b"x");
+    }
+}
+
+#[test]
+fn the_www_data_group_can_be_chosen_and_must_exist() {
+    require_environment();
+    let mut w = Workdir::new();
+    let mount = w.mount.clone();
+    let mut d = spawn(&mut w, &["-f", "-l", "--www-data-group", "nogroup"], &mount);
+    wait_mounted(&mut d, &mount).unwrap_or_else(|f| panic!("--www-data-group nogroup: {f:?}"));
+    assert_eq!(fs::metadata(&mount).unwrap().gid(), 65534, "gid of nogroup");
+    assert_eq!(fs::metadata(mount.join(".version")).unwrap().gid(), 65534);
+    drop(d);
+
+    let mut d = spawn(
+        &mut w,
+        &["-f", "-l", "--www-data-group", "ccfs-no-such-group"],
+        &mount,
+    );
+    match wait_mounted(&mut d, &mount) {
+        Ok(()) => panic!("mounted without the group"),
+        Err(f) => {
+            assert!(!f.timed_out, "neither failed nor mounted");
+            assert!(!f.status.unwrap().success());
+            assert!(
+                f.log.contains("ccfs-no-such-group"),
+                "the error names the group: {}",
+                f.log
+            );
+        }
+    }
+}
