@@ -319,3 +319,17 @@ fn the_www_data_group_can_be_chosen_and_must_exist() {
         }
     }
 }
+
+#[test]
+fn local_mode_does_not_import_corosync_conf() {
+    // fuse.md §1.2 step 7: the import happens only for a new database
+    // outside -l mode
+    let w = Workdir::new();
+    fs::write(&w.corosync_conf, b"totem {\n  cluster_name: x\n}\n").unwrap();
+    let n = Node::start_on(w);
+    assert!(!n.p("corosync.conf").exists(), "imported in local mode");
+    assert_eq!(
+        n.read_string(".members"),
+        "{\n\"nodename\": \"node1\",\n\"version\": 0\n}\n"
+    );
+}
