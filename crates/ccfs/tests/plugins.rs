@@ -376,3 +376,18 @@ fn function_file_sizes_follow_their_content() {
         last = c;
     }
 }
+
+#[test]
+fn vmlist_layout_checker_agrees_with_c() {
+    // the layout rebuilt by `vmlist_text` is byte-identical to what C
+    // printed, for the empty and the populated case
+    for f in [
+        "local-fresh/vmlist",
+        "local/vmlist",
+        "cluster3/node1/vmlist",
+    ] {
+        let text = fs::read_to_string(vectors().join("plugins").join(f)).unwrap();
+        let v = json::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(vmlist_text(&v), text, "{f}");
+    }
+}
