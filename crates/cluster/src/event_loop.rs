@@ -5,28 +5,18 @@
 //! (dfsm.md §11, quorum.md §2, §4–§5).
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use ccfs_corosync::{Cmap, CpgEvent, CpgGroup, Dispatch, Quorum, DCDB_GROUP};
-use ccfs_dfsm::{Action, DcdbNode, Event, Member, Purpose, Request};
-use ccfs_memdb::Change;
+use ccfs_corosync::{Cmap, CpgEvent, CpgGroup, Dispatch, Quorum};
+use ccfs_dfsm::{DcdbNode, Event, Member};
 
-use crate::corosync_conf::TREE_PATH;
+use crate::core::{unix_now, Effects};
 use crate::host::{Host, Tree};
-use crate::sender::{self, Outgoing};
-use crate::service::{lock, Input, Options, Shared, EBUSY};
+use crate::service::{lock, Input, Options, Shared};
 use crate::wake::poll_readable;
 use crate::Error;
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Where the CPG side stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,16 +31,15 @@ enum CpgState {
     Stopped,
 }
 
-struct Loop<H: Host> {
-    host: Arc<H>,
+struct Loop {
+    host: Arc<dyn Host>,
     shared: Arc<Shared>,
     options: Options,
     cpg: Arc<CpgGroup>,
     quorum: Quorum,
     cmap: Cmap,
-    node: Option<DcdbNode>,
-    outgoing: Option<Sender<Outgoing>>,
-    sender: Option<JoinHandle<()>>,
+    /// The dfsm exists (in `shared.core`): we joined once.
+    have_node: bool,
     cpg_state: CpgState,
     /// When something was first handed to `Tree::persist` since the last
     /// flush.
@@ -59,30 +48,15 @@ struct Loop<H: Host> {
     cmap_attempt: Option<Instant>,
 }
 
-pub(crate) fn spawn<H: Host>(
-    host: Arc<H>,
-    shared: Arc<Shared>,
-    options: Options,
-) -> Result<JoinHandle<()>, Error> {
-    let cpg = Arc::new(CpgGroup::new(DCDB_GROUP).map_err(Error::Corosync)?);
-    let (tx, rx) = mpsc::channel();
-    let sender = {
-        let (cpg, shared) = (Arc::clone(&cpg), Arc::clone(&shared));
-        std::thread::Builder::new()
-            .name("cluster-send".into())
-            .spawn(move || sender::run(cpg, shared, rx))
-            .map_err(Error::Thread)?
-    };
+pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<()>, Error> {
     let mut lp = Loop {
-        host,
+        host: Arc::clone(&shared.io.host),
+        cpg: Arc::clone(&shared.io.cpg),
         shared,
         options,
-        cpg,
         quorum: Quorum::new(),
         cmap: Cmap::new(),
-        node: None,
-        outgoing: Some(tx),
-        sender: Some(sender),
+        have_node: false,
         cpg_state: CpgState::Out { since: None },
         unflushed: None,
         quorum_attempt: None,
@@ -101,7 +75,7 @@ fn due(last: Option<Instant>, delay: std::time::Duration) -> bool {
     last.is_none_or(|t| t.elapsed() >= delay)
 }
 
-impl<H: Host> Loop<H> {
+impl Loop {
     fn run(&mut self) {
         self.restart_services();
         let mut next_tick = Instant::now() + self.options.tick;
@@ -169,7 +143,7 @@ impl<H: Host> Loop<H> {
         s.nodeid = self.cpg.local_nodeid();
         s.pid = self.cpg.pid();
         s.joined = self.cpg.is_joined();
-        if let Some(n) = &self.node {
+        if let Some(n) = &lock(&self.shared.core).node {
             s.mode = Some(n.mode());
             s.members = n.dfsm().members();
         }
@@ -214,14 +188,15 @@ impl<H: Host> Loop<H> {
     /// dfsm.md §11 initialize: restart the dfsm (abort waiters, START),
     /// then `cpg_initialize` if needed and `cpg_join`.
     fn join_cpg(&mut self) {
-        if let Some(node) = &self.node {
-            if !node.mode().is_restartable() {
-                self.cpg_state = CpgState::Stopped;
-                return;
-            }
+        let restartable = lock(&self.shared.core)
+            .node
+            .as_ref()
+            .is_none_or(|n| n.mode().is_restartable());
+        if !restartable {
+            self.cpg_state = CpgState::Stopped;
+            return;
         }
-        self.shared.generation.fetch_add(1, Ordering::SeqCst);
-        if self.node.is_some() {
+        if self.have_node {
             self.feed(Event::Restart);
             lock(&self.shared.status).restarts += 1;
         }
@@ -231,13 +206,14 @@ impl<H: Host> Loop<H> {
         match self.cpg.initialize() {
             Ok(_) => {
                 self.cpg_state = CpgState::Joined;
-                if self.node.is_none() {
+                if !self.have_node {
                     let me = Member {
                         nodeid: self.cpg.local_nodeid(),
                         pid: self.cpg.pid(),
                     };
                     tracing::info!("joined the dcdb group as {}/{}", me.nodeid, me.pid);
-                    self.node = Some(DcdbNode::new(me, unix_now()));
+                    lock(&self.shared.core).node = Some(DcdbNode::new(me, unix_now()));
+                    self.have_node = true;
                     let quorate = self.shared.quorate.load(Ordering::SeqCst);
                     self.feed(Event::Quorum { quorate });
                 }
@@ -318,7 +294,6 @@ impl<H: Host> Loop<H> {
         if let Err(e) = result {
             if e.is_disconnect() && self.cpg_state == CpgState::Joined {
                 tracing::warn!("lost corosync: {e}");
-                self.shared.generation.fetch_add(1, Ordering::SeqCst);
                 // Retry counted from the last initialize attempt, as pmxcfs.
                 self.cpg_state = CpgState::Out { since: None };
                 self.publish_status();
@@ -328,111 +303,43 @@ impl<H: Host> Loop<H> {
         }
     }
 
+    /// Effects of writers' requests that are the loop's business.
     fn handle_inputs(&mut self) {
         for input in self.shared.take_inputs() {
             match input {
-                Input::Request { id, request } => {
-                    if self.node.is_none() {
-                        if matches!(request, Request::Op(_)) {
-                            self.shared.reply(id, Err(EBUSY));
-                        }
-                        continue;
-                    }
-                    self.feed(Event::Request { id, request });
-                }
-                Input::MulticastFailed {
-                    purpose,
-                    generation,
-                } => {
-                    if generation == self.shared.generation.load(Ordering::SeqCst) {
-                        self.feed(Event::MulticastFailed { purpose });
-                    } else if let Purpose::Request(id) = purpose {
-                        self.shared.reply(id, Err(EBUSY));
-                    }
-                }
+                Input::Effects(fx) => self.apply(fx),
             }
         }
     }
 
-    /// One event into the dfsm with the tree locked; the actions run in
-    /// order under that lock, except leaving the group (it may wait for
-    /// corosync), which follows right after.
+    /// One event into the dfsm (see `Shared::feed`).
     fn feed(&mut self, event: Event) {
-        let Some(node) = self.node.as_mut() else {
-            return;
+        let fx = {
+            let mut core = lock(&self.shared.core);
+            self.shared.feed(&mut core, event)
         };
-        let now = unix_now();
-        let generation = self.shared.generation.load(Ordering::SeqCst);
-        let shared = &self.shared;
-        let outgoing = &self.outgoing;
-        let conf = &self.options.conf_sync;
-        let mut event = Some(event);
-        let mut changes: Vec<Change> = Vec::new();
-        let mut leave: Option<bool> = None;
-        let mut mode_changed = false;
-        let mut persisted = false;
-        self.host.with_tree(&mut |tree: &mut dyn Tree| {
-            let Some(ev) = event.take() else { return };
-            let actions = node.handle(tree.memdb(), now, ev);
-            for action in actions {
-                match action {
-                    Action::Multicast { bytes, purpose } => {
-                        let msg = Outgoing {
-                            bytes,
-                            purpose,
-                            generation,
-                        };
-                        if outgoing.as_ref().is_none_or(|o| o.send(msg).is_err()) {
-                            if let Purpose::Request(id) = purpose {
-                                shared.reply(id, Err(EBUSY));
-                            }
-                        }
-                    }
-                    Action::Reply { id, result } => shared.reply(id, result),
-                    Action::Persist(batch) => {
-                        persisted = true;
-                        if let Err(e) = tree.persist(batch) {
-                            tracing::error!("database commit failed: {e}; entering error mode");
-                            tree.memdb().enter_error_mode();
-                        }
-                    }
-                    Action::Resynced { rows, root } => {
-                        persisted = true;
-                        if let Err(e) = tree.replace_all(&rows, root) {
-                            tracing::error!("writing the resynced tree failed: {e}");
-                            tree.memdb().enter_error_mode();
-                        }
-                    }
-                    Action::CorosyncConf { reload } => {
-                        let data = tree.memdb().lookup(TREE_PATH).map(|e| e.data.clone());
-                        conf.run(data.as_deref(), reload);
-                    }
-                    Action::ModeChanged(m) => {
-                        tracing::info!("dcdb mode: {m:?}");
-                        mode_changed = true;
-                    }
-                    Action::Leave { rejoin } => leave = Some(rejoin),
-                }
-            }
-            changes = tree.memdb().take_changes();
-        });
-        if persisted && self.unflushed.is_none() {
+        let joined = self.cpg_state == CpgState::Joined;
+        let publish = fx.mode_changed || joined;
+        self.apply(fx);
+        if publish {
+            self.publish_status();
+        }
+    }
+
+    fn apply(&mut self, fx: Effects) {
+        if fx.persisted && self.unflushed.is_none() {
             self.unflushed = Some(Instant::now());
         }
-        if !changes.is_empty() {
-            self.host.changed(changes);
-        }
-        if let Some(rejoin) = leave {
+        if let Some(rejoin) = fx.leave {
             self.leave(rejoin);
         }
-        if mode_changed || matches!(self.cpg_state, CpgState::Joined) {
+        if fx.mode_changed {
             self.publish_status();
         }
     }
 
     /// `Action::Leave`: cpg_leave now; rejoin after the restart delay.
     fn leave(&mut self, rejoin: bool) {
-        self.shared.generation.fetch_add(1, Ordering::SeqCst);
         if self.cpg.is_joined() {
             if let Err(e) = self.cpg.leave() {
                 tracing::warn!("cpg_leave: {e}");
@@ -451,11 +358,6 @@ impl<H: Host> Loop<H> {
 
     fn finish(&mut self) {
         self.flush();
-        self.shared.generation.fetch_add(1, Ordering::SeqCst);
-        self.outgoing = None;
-        if let Some(t) = self.sender.take() {
-            let _ = t.join();
-        }
         self.cpg.finalize();
         self.quorum.finalize();
         self.cmap.finalize();

@@ -4,16 +4,16 @@
 //! group `pve_dcdb_v1` (dfsm.md §9–§11, dcdb.md §4–§5, §10, quorum.md):
 //! one thread polls the quorum, cmap and CPG fds and feeds every event to
 //! the pure [`ccfs_dfsm::DcdbNode`], with the tree borrowed from the daemon
-//! through [`Host`]; a second thread multicasts the dfsm's messages in
-//! order so the loop never sleeps in corosync's flow control. Writer
-//! threads call [`ClusterService::submit`] and block until their own
-//! message came back through corosync and was applied.
+//! through [`Host`]. Writer threads call [`ClusterService::submit`]: like
+//! pmxcfs's FUSE threads they frame and multicast their own message under
+//! the dfsm lock, then block until it came back through corosync and was
+//! applied by the loop.
 
+mod core;
 pub mod corosync_conf;
 mod event_loop;
 mod host;
 mod pending;
-mod sender;
 mod service;
 mod wake;
 

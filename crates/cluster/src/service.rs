@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ccfs_corosync::ClusterConfig;
-use ccfs_dfsm::{Member, Mode, Purpose, Request, RequestId};
+use ccfs_corosync::{ClusterConfig, CpgGroup, DCDB_GROUP};
+use ccfs_dfsm::{Event, Member, Mode, Request, RequestId};
 
+use crate::core::{Core, Effects, Io};
 use crate::corosync_conf::ConfSync;
 use crate::event_loop;
 use crate::host::Host;
@@ -64,10 +65,9 @@ pub struct Status {
     pub restarts: u64,
 }
 
-/// What writer threads and helper threads hand to the loop.
+/// What writer threads hand to the loop after running their request.
 pub(crate) enum Input {
-    Request { id: RequestId, request: Request },
-    MulticastFailed { purpose: Purpose, generation: u64 },
+    Effects(Effects),
 }
 
 /// The reply slot of one waiting writer.
@@ -76,8 +76,10 @@ type Waiter = SyncSender<Result<u32, i32>>;
 pub(crate) struct Shared {
     pub quorate: AtomicBool,
     pub stop: AtomicBool,
-    /// Bumped at every leave and restart of the CPG membership.
-    pub generation: AtomicU64,
+    /// The dfsm; taken by the loop for each event and by each writer for
+    /// framing and sending its request.
+    pub core: Mutex<Core>,
+    pub io: Io,
     next_id: AtomicU64,
     inbox: Mutex<VecDeque<Input>>,
     /// `None` once the service stopped: no new waiters.
@@ -127,10 +129,16 @@ impl ClusterService {
     /// Start the threads; they connect to corosync (and keep retrying
     /// every `restart_delay` while it is not there).
     pub fn start<H: Host>(host: Arc<H>, options: Options) -> Result<ClusterService, Error> {
+        let cpg = Arc::new(CpgGroup::new(DCDB_GROUP)?);
         let shared = Arc::new(Shared {
             quorate: AtomicBool::new(false),
             stop: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
+            core: Mutex::new(Core::default()),
+            io: Io {
+                host,
+                cpg,
+                conf: options.conf_sync.clone(),
+            },
             next_id: AtomicU64::new(1),
             inbox: Mutex::new(VecDeque::new()),
             waiters: Mutex::new(Some(HashMap::new())),
@@ -138,7 +146,7 @@ impl ClusterService {
             config: Mutex::new(None),
             status: Mutex::new(Status::default()),
         });
-        let thread = event_loop::spawn(host, Arc::clone(&shared), options)?;
+        let thread = event_loop::spawn(Arc::clone(&shared), options)?;
         Ok(ClusterService {
             shared,
             thread: Mutex::new(Some(thread)),
@@ -162,30 +170,51 @@ impl ClusterService {
     }
 
     /// Run a writer's request through the cluster (dcdb.md §4). For an
-    /// operation: EACCES without quorum (nothing sent), otherwise block
-    /// until the own message was delivered and applied, and return its
-    /// result (bytes written or 0, or a positive errno; EBUSY when the send
-    /// failed or the wait was aborted by a restart). An unlock request is
-    /// fire and forget: `Ok(0)` at once. Never call this from a [`Host`]
-    /// callback (the loop thread would wait for itself).
+    /// operation: EACCES without quorum (nothing sent), otherwise frame and
+    /// multicast it in this thread, then block until the own message was
+    /// delivered and applied, and return its result (bytes written or 0,
+    /// or a positive errno; EBUSY when the send failed or the wait was
+    /// aborted by a restart). An unlock request is fire and forget: `Ok(0)`
+    /// once sent. Never call this from a [`Host`] callback or while
+    /// holding the host's tree lock (it takes the dfsm lock, then the
+    /// tree lock).
     pub fn submit(&self, request: Request) -> Result<u32, i32> {
         let is_op = matches!(request, Request::Op(_));
         if !self.is_quorate() {
             return if is_op { Err(EACCES) } else { Ok(0) };
         }
-        let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
-        if !is_op {
-            self.shared.post(Input::Request { id, request });
-            return Ok(0);
+        if self.shared.stop.load(Ordering::SeqCst) {
+            return if is_op { Err(EBUSY) } else { Ok(0) };
         }
-        let (tx, rx) = sync_channel(1);
-        match lock(&self.shared.waiters).as_mut() {
-            Some(w) => w.insert(id, tx),
-            None => return Err(EBUSY),
+        let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
+        let rx = if is_op {
+            let (tx, rx) = sync_channel(1);
+            match lock(&self.shared.waiters).as_mut() {
+                Some(w) => w.insert(id, tx),
+                None => return Err(EBUSY),
+            };
+            Some(rx)
+        } else {
+            None
         };
-        self.shared.post(Input::Request { id, request });
-        // A dropped sender means the service stopped: the wait is aborted.
-        rx.recv().unwrap_or(Err(EBUSY))
+        let fx = {
+            let mut core = lock(&self.shared.core);
+            if core.node.is_none() {
+                drop(core);
+                self.shared.reply(id, Err(EBUSY));
+                Effects::default()
+            } else {
+                self.shared.feed(&mut core, Event::Request { id, request })
+            }
+        };
+        if fx.leave.is_some() || fx.persisted || fx.mode_changed {
+            self.shared.post(Input::Effects(fx));
+        }
+        match rx {
+            // A dropped sender means the service stopped: the wait is aborted.
+            Some(rx) => rx.recv().unwrap_or(Err(EBUSY)),
+            None => Ok(0),
+        }
     }
 
     /// Leave the group, disconnect from corosync, stop the threads (the

@@ -52,10 +52,14 @@ impl Daemon {
         ];
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let sp = c.spawn_logged(nodeid, &refs).expect("spawn ccfs");
-        Daemon {
+        let d = Daemon {
             pid: sp.pid,
             mount: dir.join("mnt"),
-        }
+        };
+        // Until the FUSE mount is there, the path is a plain directory.
+        let version = d.path(".version");
+        wait_until("mounted", || version.exists());
+        d
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -105,7 +109,8 @@ pub fn run(ccfs: &str) {
     let data512 = vec![b'c'; 512];
     let start = Instant::now();
     for i in 0..CREATES {
-        create(&d[0].path(&format!("c/f{i:04}")), &data512).expect("create");
+        create(&d[0].path(&format!("c/f{i:04}")), &data512)
+            .unwrap_or_else(|e| panic!("create c/f{i:04}: {e}"));
     }
     println!(
         "creates/s on node1: {:.0} ({CREATES} x O_EXCL create + 512 B write + close)",

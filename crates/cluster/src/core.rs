@@ -1,0 +1,124 @@
+//! The dcdb dfsm and the execution of its actions, shared by the event
+//! loop (corosync events) and the writer threads (their requests).
+//!
+//! Like pmxcfs, a writer frames and multicasts its own message itself
+//! (dfsm.md §9): one lock (the [`Core`] mutex) keeps framing and sending in
+//! count order, and the event loop takes the same lock for each event, so
+//! all dfsm state changes are serialised. Nothing here waits for a
+//! delivery; `cpg_mcast_joined` only retries corosync's flow control
+//! (dfsm.md §10).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ccfs_corosync::CpgGroup;
+use ccfs_dfsm::{Action, DcdbNode, Event};
+use ccfs_memdb::Change;
+
+use crate::corosync_conf::{ConfSync, TREE_PATH};
+use crate::host::{Host, Tree};
+use crate::service::Shared;
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The dfsm, once the first join told us who we are.
+#[derive(Default)]
+pub(crate) struct Core {
+    pub node: Option<DcdbNode>,
+}
+
+/// What the caller of [`Shared::feed`] must still take care of.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// `Action::Leave { rejoin }`: leave the group (the loop's job).
+    pub leave: Option<bool>,
+    /// Rows were handed to `Tree::persist`: a flush is due.
+    pub persisted: bool,
+    pub mode_changed: bool,
+}
+
+/// The parts of the service an event needs besides the dfsm.
+pub(crate) struct Io {
+    pub host: Arc<dyn Host>,
+    pub cpg: Arc<CpgGroup>,
+    pub conf: ConfSync,
+}
+
+impl Shared {
+    /// One event into the dfsm, its actions executed in order: the tree
+    /// actions under the host's tree lock, then the multicasts (a failed
+    /// one feeds `Event::MulticastFailed` back, dfsm.md §9 step 2), then
+    /// the replies. Invalidations go to the host after the lock.
+    pub(crate) fn feed(&self, core: &mut Core, event: Event) -> Effects {
+        let mut fx = Effects::default();
+        let Some(node) = core.node.as_mut() else {
+            return fx;
+        };
+        let io = &self.io;
+        let mut queue = vec![event];
+        while let Some(event) = queue.pop() {
+            let now = unix_now();
+            let mut event = Some(event);
+            let mut changes: Vec<Change> = Vec::new();
+            let mut sends = Vec::new();
+            let mut replies = Vec::new();
+            io.host.with_tree(&mut |tree: &mut dyn Tree| {
+                let Some(ev) = event.take() else { return };
+                for action in node.handle(tree.memdb(), now, ev) {
+                    match action {
+                        Action::Multicast { bytes, purpose } => sends.push((bytes, purpose)),
+                        Action::Reply { id, result } => replies.push((id, result)),
+                        Action::Persist(batch) => {
+                            fx.persisted = true;
+                            if let Err(e) = tree.persist(batch) {
+                                tracing::error!("database commit failed: {e}; entering error mode");
+                                tree.memdb().enter_error_mode();
+                            }
+                        }
+                        Action::Resynced { rows, root } => {
+                            fx.persisted = true;
+                            if let Err(e) = tree.replace_all(&rows, root) {
+                                tracing::error!("writing the resynced tree failed: {e}");
+                                tree.memdb().enter_error_mode();
+                            }
+                        }
+                        Action::CorosyncConf { reload } => {
+                            let data = tree.memdb().lookup(TREE_PATH).map(|e| e.data.clone());
+                            io.conf.run(data.as_deref(), reload);
+                        }
+                        Action::ModeChanged(m) => {
+                            tracing::info!("dcdb mode: {m:?}");
+                            fx.mode_changed = true;
+                        }
+                        Action::Leave { rejoin } => {
+                            // Escalation (rejoin false) wins over an earlier rejoin.
+                            fx.leave = Some(fx.leave.unwrap_or(true) && rejoin);
+                        }
+                    }
+                }
+                changes = tree.memdb().take_changes();
+            });
+            if !changes.is_empty() {
+                io.host.changed(changes);
+            }
+            let mut failed = Vec::new();
+            for (bytes, purpose) in sends {
+                if let Err(e) = io.cpg.mcast(&bytes) {
+                    tracing::warn!("cpg_mcast_joined failed: {e}");
+                    failed.push(Event::MulticastFailed { purpose });
+                }
+            }
+            for (id, result) in replies {
+                self.reply(id, result);
+            }
+            // Handled in the order they failed.
+            queue.extend(failed.into_iter().rev());
+        }
+        fx
+    }
+}
