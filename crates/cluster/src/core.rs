@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ccfs_corosync::CpgGroup;
-use ccfs_dfsm::{Action, DcdbNode, Event};
+use ccfs_dfsm::{Action, DcdbNode, Event, Mode};
 use ccfs_memdb::Change;
 
 use crate::corosync_conf::{ConfSync, TREE_PATH};
@@ -63,6 +63,9 @@ impl Shared {
         let mut queue = vec![event];
         while let Some(event) = queue.pop() {
             let now = unix_now();
+            let own_normal = node.mode() == Mode::Synced
+                && matches!(&event, Event::Deliver { sender, bytes }
+                    if *sender == node.dfsm().me() && bytes.get(..2) == Some(&[0, 0]));
             let mut event = Some(event);
             let mut changes: Vec<Change> = Vec::new();
             let mut sends = Vec::new();
@@ -103,7 +106,10 @@ impl Shared {
                 }
                 changes = tree.memdb().take_changes();
             });
-            if !changes.is_empty() {
+            // In SYNCED mode a delivered NORMAL message is applied alone:
+            // the changes are exactly those of that request.
+            let quiet = own_normal && replies.iter().any(|(id, _)| self.is_quiet(*id));
+            if !changes.is_empty() && !quiet {
                 io.host.changed(changes);
             }
             let mut failed = Vec::new();

@@ -70,8 +70,12 @@ pub(crate) enum Input {
     Effects(Effects),
 }
 
-/// The reply slot of one waiting writer.
-type Waiter = SyncSender<Result<u32, i32>>;
+/// The reply slot of one waiting writer, and whether the changes of its
+/// request are kept from `Host::changed` (see `submit_quiet`).
+struct Waiter {
+    tx: SyncSender<Result<u32, i32>>,
+    quiet: bool,
+}
 
 pub(crate) struct Shared {
     pub quorate: AtomicBool,
@@ -105,10 +109,18 @@ impl Shared {
 
     /// Answer the writer waiting for `id` (if it still waits).
     pub fn reply(&self, id: RequestId, result: Result<u32, i32>) {
-        let tx = lock(&self.waiters).as_mut().and_then(|w| w.remove(&id));
-        if let Some(tx) = tx {
-            let _ = tx.try_send(result);
+        let w = lock(&self.waiters).as_mut().and_then(|w| w.remove(&id));
+        if let Some(w) = w {
+            let _ = w.tx.try_send(result);
         }
+    }
+
+    /// Whether `id` is a waiting request submitted with `submit_quiet`.
+    pub fn is_quiet(&self, id: RequestId) -> bool {
+        lock(&self.waiters)
+            .as_ref()
+            .and_then(|w| w.get(&id))
+            .is_some_and(|w| w.quiet)
     }
 
     /// Wake every waiting writer with EBUSY and refuse new ones.
@@ -179,6 +191,18 @@ impl ClusterService {
     /// holding the host's tree lock (it takes the dfsm lock, then the
     /// tree lock).
     pub fn submit(&self, request: Request) -> Result<u32, i32> {
+        self.submit_with(request, false)
+    }
+
+    /// Like [`ClusterService::submit`], but the changes the delivery of
+    /// this request makes on this node are not handed to `Host::changed`:
+    /// for front ends that know them already (the kernel, for a FUSE
+    /// operation, like `Origin::Kernel` in local mode).
+    pub fn submit_quiet(&self, request: Request) -> Result<u32, i32> {
+        self.submit_with(request, true)
+    }
+
+    fn submit_with(&self, request: Request, quiet: bool) -> Result<u32, i32> {
         let is_op = matches!(request, Request::Op(_));
         if !self.is_quorate() {
             return if is_op { Err(EACCES) } else { Ok(0) };
@@ -190,7 +214,7 @@ impl ClusterService {
         let rx = if is_op {
             let (tx, rx) = sync_channel(1);
             match lock(&self.shared.waiters).as_mut() {
-                Some(w) => w.insert(id, tx),
+                Some(w) => w.insert(id, Waiter { tx, quiet }),
                 None => return Err(EBUSY),
             };
             Some(rx)

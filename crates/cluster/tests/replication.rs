@@ -46,6 +46,13 @@ fn writes_replicate_everywhere_and_concurrent_writers_converge() {
     assert_eq!(p[2].ok("read a/y"), "three");
     p[0].wait_value("read a/y", "three");
     p[1].wait_value("read a/y", "three");
+    // a quiet request's changes are not reported on the writer's node, a
+    // normal one's are; other nodes report both
+    p[0].ok("qmkdir quiet");
+    p[0].ok("mkdir loud");
+    assert_eq!(p[0].cmd("seen quiet"), Err(61), "ENODATA: not reported");
+    assert!(p[0].cmd("seen loud").is_ok());
+    let _ = p[1].wait("quiet on node2", "seen quiet", |r| r.is_ok());
     // the dfsm's result comes back to the writer: errors too
     assert_eq!(p[1].cmd("mkdir a"), Err(EEXIST));
 

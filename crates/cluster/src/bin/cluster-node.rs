@@ -3,7 +3,8 @@
 //!
 //! Every command prints exactly one answer line, in order: `= <value>` on
 //! success, `! <errno>` on failure. Commands:
-//! `mkdir P`, `create P`, `write P TEXT` (whole file, truncating),
+//! `mkdir P`, `qmkdir P` (submitted quiet: its changes are not reported
+//! to the host here), `create P`, `write P TEXT` (whole file, truncating),
 //! `append P TEXT`, `delete P`, `rename A B`, `mtime P SECS`, `unlock P`,
 //! `read P` (`= <text>`), `checksum` (`= <hex> <version>`), `count DIR`
 //! (children of DIR), `status` (`= quorate=<0|1> mode=<Mode> members=<n>
@@ -232,6 +233,9 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
     let tree = || host.state.lock().unwrap_or_else(|p| p.into_inner());
     match words[0] {
         "mkdir" => op(svc, Op::Mkdir { path: arg(1) }),
+        "qmkdir" => svc
+            .submit_quiet(Request::Op(Op::Mkdir { path: arg(1) }))
+            .map(|n| n.to_string()),
         "create" => op(svc, Op::Create { path: arg(1) }),
         "write" | "append" => {
             let text = words.get(2..).map(|w| w.join(" ")).unwrap_or_default();
