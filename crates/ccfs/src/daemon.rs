@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use ccfs_memdb::{Limits, LoadError, Memdb, Store, StoreError};
+use ccfs_memdb::{Limits, LoadError, Memdb, Stamp, Store, StoreError};
 use ccfs_status::Status;
 use ccfs_store::{SqliteStore, StoreOptions};
 use thiserror::Error;
@@ -42,6 +42,8 @@ pub enum DaemonError {
          does not implement yet; start with -l to run in local mode"
     )]
     ClusterModeNotBuilt,
+    #[error("unable to import '{path}' into the database: {detail}")]
+    Import { path: String, detail: String },
     #[error("fuse mount of '{path}' failed: {source}")]
     Mount {
         path: String,
@@ -153,11 +155,21 @@ fn serve(
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
 
     let db_existed = opts.db.exists();
-    let (db, store) = open_tree(opts)?;
+    let (mut db, mut store) = open_tree(opts)?;
+    // Step 7: a new database outside local mode starts from the host's
+    // corosync.conf.
+    if !db_existed && !opts.local {
+        if let Ok(conf) = std::fs::read(&opts.corosync_conf) {
+            import_corosync_conf(&mut db, &mut store, &conf).map_err(|detail| {
+                DaemonError::Import {
+                    path: display(&opts.corosync_conf),
+                    detail,
+                }
+            })?;
+        }
+    }
     // Step 8. Cluster mode is not built yet: refuse rather than pretend.
-    let cluster_conf = db.lookup("corosync.conf").is_some()
-        || (!db_existed && std::fs::metadata(&opts.corosync_conf).is_ok());
-    if cluster_conf && !opts.local {
+    if db.lookup(COROSYNC_CONF).is_some() && !opts.local {
         return Err(DaemonError::ClusterModeNotBuilt);
     }
     tracing::info!(
@@ -232,6 +244,26 @@ fn serve(
     result.map_err(DaemonError::Loop)?;
     tracing::info!("exit proxmox configuration filesystem (0)");
     Ok(())
+}
+
+/// Where the tree keeps the cluster configuration (dcdb.md §10).
+const COROSYNC_CONF: &str = "corosync.conf";
+
+/// fuse.md §1.2 step 7: create + write with truncate, writer 0, mtime now.
+fn import_corosync_conf(
+    db: &mut Memdb,
+    store: &mut SqliteStore,
+    conf: &[u8],
+) -> Result<(), String> {
+    let stamp = Stamp {
+        writer: 0,
+        mtime: unix_now() as u32,
+    };
+    db.create(COROSYNC_CONF, stamp).map_err(|e| e.to_string())?;
+    db.write(COROSYNC_CONF, 0, conf, true, stamp)
+        .map_err(|e| e.to_string())?;
+    let _ = db.take_changes();
+    store.commit(&db.take_batch()).map_err(|e| e.to_string())
 }
 
 /// Commits deferred writes that have waited long enough.
