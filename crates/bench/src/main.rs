@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// No single measurement runs longer than this; the count done is reported.
-const STEP_LIMIT: Duration = Duration::from_secs(15);
+/// Five steps (+2 s settling) stay below two minutes in all.
+const STEP_LIMIT: Duration = Duration::from_secs(20);
 
 struct Args {
     ccfs: Option<PathBuf>,
@@ -160,13 +161,14 @@ fn measure(mount: &Path, pid: i32) -> std::io::Result<Value> {
     let many = base.join("many");
     fs::create_dir(&many)?;
     let data1k = vec![b'm'; 1024];
-    let mut made = 0;
-    for sub in 0..10 {
-        let d = many.join(format!("d{sub}"));
-        fs::create_dir(&d)?;
-        let (n, _) = timed(1000, |i| fs::write(d.join(format!("f{i:04}")), &data1k))?;
-        made += n;
-    }
+    // one deadline for all 10 000 files keeps the whole run under 2 min
+    let (made, _) = timed(10_000, |i| {
+        let d = many.join(format!("d{}", i / 1000));
+        if i % 1000 == 0 {
+            fs::create_dir(&d)?;
+        }
+        fs::write(d.join(format!("f{:04}", i % 1000)), &data1k)
+    })?;
     out.insert(
         "rss".into(),
         json!({ "files_1KiB": made, "before_kib": rss_before, "after_kib": rss_kib(pid) }),
