@@ -210,7 +210,8 @@ fn serve(
 
     let (tx, rx) = mpsc::channel();
     node.set_invalidation_sink(tx);
-    spawn_invalidator(session.notifier(), rx).map_err(DaemonError::Thread)?;
+    spawn_invalidator(session.notifier(), Arc::downgrade(&node), rx)
+        .map_err(DaemonError::Thread)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flusher = spawn_flusher(node.clone(), stop.clone()).map_err(DaemonError::Thread)?;
     signals::spawn_waiter(signals, session.unmount_callable(), opts.mount.clone())

@@ -60,6 +60,15 @@ pub enum Origin {
     Other,
 }
 
+/// What the kernel must forget (sent to the FUSE notifier thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Tree changes the kernel did not make itself.
+    Changes(Vec<Change>),
+    /// Every cached attribute (the quorum changed).
+    Everything,
+}
+
 /// How long deferred data may stay uncommitted.
 pub const MAX_COMMIT_DELAY: Duration = Duration::from_secs(1);
 
@@ -74,7 +83,7 @@ pub struct Node {
     state: Mutex<State>,
     quorum: Quorum,
     writer: NodeId,
-    invalidations: OnceLock<Mutex<Sender<Vec<Change>>>>,
+    invalidations: OnceLock<Mutex<Sender<Invalidation>>>,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -104,8 +113,17 @@ impl Node {
         &self.quorum
     }
 
+    /// Set the quorate flag (cluster mode). Every reported mode depends on
+    /// it (fuse.md §3.1), so all cached attributes are dropped.
+    pub fn set_quorate(&self, quorate: bool) {
+        if self.quorum.is_quorate() != quorate {
+            self.quorum.set(quorate);
+            self.send_invalidation(Invalidation::Everything);
+        }
+    }
+
     /// Where changes made by others are sent (the FUSE notifier thread).
-    pub fn set_invalidation_sink(&self, tx: Sender<Vec<Change>>) {
+    pub fn set_invalidation_sink(&self, tx: Sender<Invalidation>) {
         let _ = self.invalidations.set(Mutex::new(tx));
     }
 
@@ -173,9 +191,13 @@ impl Node {
         if origin == Origin::Kernel || changes.is_empty() {
             return;
         }
+        self.send_invalidation(Invalidation::Changes(changes));
+    }
+
+    fn send_invalidation(&self, what: Invalidation) {
         if let Some(tx) = self.invalidations.get() {
             let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = tx.send(changes);
+            let _ = tx.send(what);
         }
     }
 

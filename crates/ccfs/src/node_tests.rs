@@ -145,10 +145,17 @@ fn only_changes_of_others_are_published() {
     n.mkdir(Origin::Kernel, "d").unwrap();
     assert!(rx.try_recv().is_err(), "the kernel made this change itself");
     n.create(Origin::Other, "d/f").unwrap();
-    let got = rx.try_recv().unwrap();
+    let Invalidation::Changes(got) = rx.try_recv().unwrap() else {
+        panic!("expected changes");
+    };
     assert!(got
         .iter()
         .any(|c| matches!(c, Change::Added { name, .. } if name == "f")));
+    // a quorum change drops everything, once
+    n.set_quorate(false);
+    assert_eq!(rx.try_recv().unwrap(), Invalidation::Everything);
+    n.set_quorate(false);
+    assert!(rx.try_recv().is_err());
 }
 
 #[test]

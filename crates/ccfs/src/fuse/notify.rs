@@ -1,16 +1,18 @@
 //! Kernel cache invalidation for changes the kernel did not make itself
-//! (IPC clients, the cluster, lock expiry). Sent from its own thread:
-//! a notification written from inside a request handler can deadlock
-//! against the kernel locks that request holds.
+//! (IPC clients, the cluster, lock expiry, quorum changes). Sent from its
+//! own thread: a notification written from inside a request handler can
+//! deadlock against the kernel locks that request holds.
 
 use std::ffi::OsStr;
 use std::sync::mpsc::Receiver;
+use std::sync::Weak;
 use std::thread::JoinHandle;
 
 use ccfs_memdb::{Change, ROOT};
 use fuser::{INodeNo, Notifier};
 
 use super::ino::Target;
+use crate::node::{Invalidation, Node};
 use crate::plugins::Plugin;
 
 fn tree_ino(i: u64) -> INodeNo {
@@ -35,17 +37,42 @@ fn send(notifier: &Notifier, change: &Change) {
     }
 }
 
-/// Run until every sender is gone.
+/// Attributes of every object (attributes only: offset -1 keeps data).
+fn send_everything(notifier: &Notifier, node: &Node) {
+    // Collect first: no notification is sent while the tree is locked.
+    let inodes: Vec<u64> = node.read(|db| db.sorted().iter().map(|e| e.inode).collect());
+    let plugins = Plugin::ALL
+        .iter()
+        .map(|p| INodeNo(Target::Plugin(*p).ino()));
+    for ino in inodes.into_iter().map(tree_ino).chain(plugins) {
+        if let Err(e) = notifier.inval_inode(ino, -1, 0) {
+            tracing::debug!("attribute invalidation of {ino:?} failed: {e}");
+        }
+    }
+}
+
+/// Run until every sender is gone (the node holds the sender; a weak
+/// reference here lets it drop).
 pub fn spawn_invalidator(
     notifier: Notifier,
-    rx: Receiver<Vec<Change>>,
+    node: Weak<Node>,
+    rx: Receiver<Invalidation>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ccfs-inval".into())
         .spawn(move || {
-            for batch in rx {
-                for change in &batch {
-                    send(&notifier, change);
+            for what in rx {
+                match what {
+                    Invalidation::Changes(changes) => {
+                        for change in &changes {
+                            send(&notifier, change);
+                        }
+                    }
+                    Invalidation::Everything => {
+                        if let Some(node) = node.upgrade() {
+                            send_everything(&notifier, &node);
+                        }
+                    }
                 }
             }
         })
