@@ -10,7 +10,8 @@ pub struct Mounted {
     pub pid: i32,
     pub mount: PathBuf,
     child: Child,
-    workdir: Option<PathBuf>,
+    /// Removed when the daemon is gone and unmounted.
+    pub workdir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,14 +80,12 @@ pub fn start_ccfs(bin: &Path, workdir: &Path) -> Result<Mounted, StartError> {
         "--ipc-name".into(),
         format!("ccfs-bench-{}", std::process::id()),
     ];
-    let mut m = start(
+    start(
         &bin.to_string_lossy(),
         &args,
         &mount,
         &workdir.join("daemon.log"),
-    )?;
-    m.workdir = Some(workdir.to_path_buf());
-    Ok(m)
+    )
 }
 
 /// Runs an arbitrary command line (e.g. `pmxcfs -f -l`) that mounts `mount`.

@@ -193,13 +193,16 @@ fn main() {
         }
         (None, None) => usage(),
     };
-    let mounted = match started {
+    let mut mounted = match started {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("ccfs-bench: {e}");
+            let log = fs::read_to_string(work.join("daemon.log")).unwrap_or_default();
+            eprintln!("ccfs-bench: {e}\n{log}");
+            let _ = fs::remove_dir_all(&work);
             std::process::exit(1);
         }
     };
+    mounted.workdir = Some(work.clone());
     let t0 = Instant::now();
     let result = measure(&mounted.mount, mounted.pid);
     // leave another daemon's tree as we found it
