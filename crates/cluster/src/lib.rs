@@ -8,6 +8,20 @@
 //! pmxcfs's FUSE threads they frame and multicast their own message under
 //! the dfsm lock, then block until it came back through corosync and was
 //! applied by the loop.
+//!
+//! Durability: the dfsm's `Persist` batches go to [`Tree::persist`], which
+//! may defer them; the loop calls [`Tree::flush`] as soon as it has been
+//! idle for 2 ms, and at the latest [`Options::commit_delay`] (100 ms)
+//! after the first deferred batch, and at shutdown. A writer's reply thus
+//! does not wait for SQLite, and a burst of deliveries costs one commit.
+//! A change acknowledged to a writer is applied in the memory of every
+//! member before the reply; a process killed within that window loses it
+//! only locally and gets it back with the next resync. [`PendingRows`]
+//! merges deferred batches.
+//!
+//! Threads and locks: the loop thread and each writer take the dfsm lock
+//! (one event or one request at a time), then the host's tree lock inside
+//! [`Host::with_tree`]. Host callbacks must not call back into the service.
 
 mod core;
 pub mod corosync_conf;
