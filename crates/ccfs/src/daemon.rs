@@ -19,7 +19,7 @@ use crate::logging::DebugSwitch;
 use crate::node::{unix_now, Node};
 use crate::process::{self, Forked, InstanceLock, ProcessError, Readiness};
 use crate::quorum::Quorum;
-use crate::signals::{self, ShutdownSignals};
+use crate::signals::{self, ShutdownSignals, Stop};
 use crate::status_files::StatusFiles;
 
 /// FUSE request threads (each with its own /dev/fuse clone).
@@ -214,8 +214,9 @@ fn serve(
         .map_err(DaemonError::Thread)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flusher = spawn_flusher(node.clone(), stop.clone()).map_err(DaemonError::Thread)?;
-    signals::spawn_waiter(signals, session.unmount_callable(), opts.mount.clone())
-        .map_err(DaemonError::Thread)?;
+    let (stop_tx, stop_rx) = mpsc::channel();
+    signals::spawn_waiter(signals, stop_tx.clone()).map_err(DaemonError::Thread)?;
+    let mut unmounter = session.unmount_callable();
 
     // Step 13.
     process::remove_restart_flag(&opts.run_dir);
@@ -228,7 +229,26 @@ fn serve(
     }
     tracing::info!("ccfs mounted at {}", opts.mount.display());
 
-    let result = session.run();
+    // The request loop runs in its own thread so that a busy mount (a
+    // shell sitting in it, an editor holding a file) cannot keep the daemon
+    // from stopping.
+    let looper = std::thread::Builder::new()
+        .name("ccfs-fuse".into())
+        .spawn(move || {
+            let _ = stop_tx.send(Stop::LoopEnded(session.run()));
+        })
+        .map_err(DaemonError::Thread)?;
+    let result = match stop_rx.recv() {
+        Ok(Stop::Signal(sig)) => {
+            tracing::info!("received signal {sig}, shutting down");
+            if signals::unmount(&mut unmounter, &opts.mount) {
+                let _ = looper.join();
+            }
+            Ok(())
+        }
+        Ok(Stop::LoopEnded(r)) => r,
+        Err(_) => Ok(()),
+    };
 
     // fuse.md §1.3.
     tracing::info!("teardown filesystem");
@@ -236,8 +256,11 @@ fn serve(
         tracing::error!("{e}");
     }
     stop.store(true, Ordering::Relaxed);
+    flusher.thread().unpark();
     let _ = flusher.join();
-    if let Err(e) = node.flush() {
+    // Requests still arriving on a detached mount are refused from here on,
+    // so nothing is confirmed that is not committed.
+    if let Err(e) = node.close() {
         tracing::error!("final commit failed: {e}");
     }
     drop(node);
@@ -246,7 +269,6 @@ fn serve(
     tracing::info!("exit proxmox configuration filesystem (0)");
     Ok(())
 }
-
 /// Where the tree keeps the cluster configuration (dcdb.md §10).
 const COROSYNC_CONF: &str = "corosync.conf";
 
@@ -276,7 +298,7 @@ fn spawn_flusher(
         .name("ccfs-flush".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::park_timeout(Duration::from_millis(200));
                 if let Err(e) = node.flush_if_due() {
                     tracing::error!("deferred commit failed: {e}");
                 }

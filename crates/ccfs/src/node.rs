@@ -27,6 +27,8 @@ pub enum NodeError {
     NotQuorate,
     #[error("database commit failed: {0}")]
     Commit(String),
+    #[error("the daemon is shutting down")]
+    Closed,
 }
 
 impl NodeError {
@@ -35,7 +37,7 @@ impl NodeError {
         match self {
             NodeError::Tree(e) => e.errno(),
             NodeError::NotQuorate => libc::EACCES,
-            NodeError::Commit(_) => libc::EIO,
+            NodeError::Commit(_) | NodeError::Closed => libc::EIO,
         }
     }
 }
@@ -77,6 +79,8 @@ struct State {
     store: Box<dyn Store>,
     /// When the oldest uncommitted deferred change was made.
     dirty_since: Option<Instant>,
+    /// Set at shutdown: no more changes.
+    closed: bool,
 }
 
 pub struct Node {
@@ -102,6 +106,7 @@ impl Node {
                 db,
                 store,
                 dirty_since: None,
+                closed: false,
             }),
             quorum,
             writer: 0,
@@ -173,6 +178,9 @@ impl Node {
         }
         let now = unix_now();
         let mut st = self.lock();
+        if st.closed {
+            return Err(NodeError::Closed);
+        }
         st.db.set_now(now);
         let result = f(&mut st.db, self.stamp(now));
         let changes = st.db.take_changes();
@@ -217,6 +225,14 @@ impl Node {
             return Err(NodeError::Commit(e.to_string()));
         }
         Ok(())
+    }
+
+    /// Shutdown: commit what is pending and refuse every later change
+    /// (EIO), so that no change is confirmed that is not stored.
+    pub fn close(&self) -> NodeResult<()> {
+        let mut st = self.lock();
+        st.closed = true;
+        Self::commit(&mut st)
     }
 
     /// Commit deferred writes now (flush, fsync, release, shutdown).

@@ -180,3 +180,19 @@ fn store_sees_the_version_row() {
         .iter()
         .any(|r| r.inode == 0 && r.version as u64 == version));
 }
+
+#[test]
+fn close_commits_and_refuses_later_changes() {
+    let (n, store) = node();
+    n.create(Origin::Kernel, "f").unwrap();
+    n.write(Origin::Kernel, Durability::Deferred, "f", 0, b"last", false)
+        .unwrap();
+    n.close().unwrap();
+    assert_eq!(stored(&store, "f"), Some(b"last".to_vec()));
+    let e = n
+        .write(Origin::Kernel, Durability::Deferred, "f", 0, b"late", false)
+        .unwrap_err();
+    assert_eq!(e, NodeError::Closed);
+    assert_eq!(e.errno(), libc::EIO);
+    assert_eq!(n.read(|db| db.lookup("f").unwrap().data.clone()), b"last");
+}

@@ -1,13 +1,23 @@
 //! SIGTERM, SIGINT and SIGHUP end the daemon cleanly (fuse.md §1.3): they
-//! are blocked in every thread and one thread waits for them and unmounts,
-//! which ends the FUSE loop.
+//! are blocked in every thread, and one thread waits for them and tells
+//! the main thread, which unmounts and tears down.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::mpsc::Sender;
 
 use fuser::SessionUnmounter;
 
 use crate::process::lazy_unmount;
+
+/// Why the daemon stops.
+#[derive(Debug)]
+pub enum Stop {
+    /// A shutdown signal arrived.
+    Signal(i32),
+    /// The FUSE loop ended (unmounted from outside, or an error).
+    LoopEnded(io::Result<()>),
+}
 
 pub struct ShutdownSignals {
     set: libc::sigset_t,
@@ -40,43 +50,31 @@ impl ShutdownSignals {
     }
 }
 
-/// The connection number of the FUSE mount at `mount` (minor device),
-/// from /proc/self/mountinfo; stat would ask our own file system.
-fn fuse_connection(mount: &std::path::Path) -> Option<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let want = mount.to_str()?;
-    info.lines()
-        .rev()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            (f.len() > 4 && f[4] == want).then(|| f[2].to_string())
-        })
-        .next()
-        .and_then(|dev| dev.split_once(':').map(|(_, minor)| minor.to_string()))
-}
-
+/// Wait for the first shutdown signal and report it.
 pub fn spawn_waiter(
     signals: ShutdownSignals,
-    mut unmounter: SessionUnmounter,
-    mount: PathBuf,
+    tx: Sender<Stop>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ccfs-signals".into())
         .spawn(move || {
             let sig = signals.wait();
-            tracing::info!("received signal {sig}, shutting down");
-            let conn = fuse_connection(&mount);
-            if let Err(e) = unmounter.unmount() {
-                // Busy (a process sits inside): detach it and cut the
-                // connection so the request loop ends anyway.
-                tracing::warn!("unmount failed ({e}); detaching and aborting the connection");
-                lazy_unmount(&mount);
-                if let Some(c) = conn {
-                    let abort = format!("/sys/fs/fuse/connections/{c}/abort");
-                    if let Err(e) = std::fs::write(&abort, b"1") {
-                        tracing::warn!("{abort}: {e}");
-                    }
-                }
-            }
+            let _ = tx.send(Stop::Signal(sig));
         })
+}
+
+/// Unmount; returns false when the mount is busy (a process sits in it or
+/// holds a file open) and had to be detached instead. A detached mount's
+/// connection lives on until this process exits, so the caller must not
+/// wait for the request loop to end.
+pub fn unmount(unmounter: &mut SessionUnmounter, mount: &Path) -> bool {
+    match unmounter.unmount() {
+        Ok(()) => true,
+        Err(e) => {
+            // libfuse unmounts lazily too (MNT_DETACH).
+            tracing::warn!("unmount of {} failed ({e}); detaching it", mount.display());
+            lazy_unmount(mount);
+            false
+        }
+    }
 }
