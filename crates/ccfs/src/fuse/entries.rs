@@ -151,9 +151,12 @@ impl CcfsFs {
 
     pub(super) fn do_create(&self, parent: u64, name: &OsStr) -> R<(FileAttr, Duration)> {
         let path = self.named_path(parent, name)?;
-        self.node
+        let inode = self
+            .node
             .create(Origin::Kernel, &path)
             .map_err(|e| errno_of(&e))?;
+        // FUSE create also opens the file (released like any handle).
+        self.files.opened(inode, None);
         self.entry_of(&path)
     }
 
@@ -161,18 +164,36 @@ impl CcfsFs {
     /// kernel's type checks repeated in case it did not make them.
     pub(super) fn do_remove(&self, parent: u64, name: &OsStr, want_dir: bool) -> R<()> {
         let path = self.named_path(parent, name)?;
-        let kind = self
+        let (kind, inode) = self
             .node
-            .read(|db| db.lookup(&path).map(|e| e.kind))
+            .read(|db| db.lookup(&path).map(|e| (e.kind, e.inode)))
             .ok_or(Errno::ENOENT)?;
         match (kind, want_dir) {
             (Kind::Dir, false) => return Err(Errno::EISDIR),
             (Kind::File, true) => return Err(Errno::ENOTDIR),
             _ => {}
         }
+        let kept = self.content_if_open(inode);
         self.node
             .delete(Origin::Kernel, &path)
-            .map_err(|e| errno_of(&e))
+            .map_err(|e| errno_of(&e))?;
+        if let Some(data) = kept {
+            self.files.orphan(inode, data);
+        }
+        Ok(())
+    }
+
+    /// The content of a file that has open handles (to keep it readable
+    /// through them once it leaves the tree).
+    fn content_if_open(&self, inode: Inode) -> Option<Vec<u8>> {
+        if !self.files.is_open(inode) {
+            return None;
+        }
+        self.node.read(|db| {
+            db.get(inode)
+                .filter(|e| !e.is_dir())
+                .map(|e| e.data.clone())
+        })
     }
 
     pub(super) fn do_rename(
@@ -195,9 +216,16 @@ impl CcfsFs {
         {
             return Err(Errno::EEXIST);
         }
+        // A file replaced by the rename stays readable through its handles.
+        let replaced = self.node.read(|db| db.lookup(&to).map(|e| e.inode));
+        let kept = replaced.and_then(|i| self.content_if_open(i).map(|d| (i, d)));
         self.node
             .rename(Origin::Kernel, &from, &to)
-            .map_err(|e| errno_of(&e))
+            .map_err(|e| errno_of(&e))?;
+        if let Some((inode, data)) = kept {
+            self.files.orphan(inode, data);
+        }
+        Ok(())
     }
 
     pub(super) fn do_readlink(&self, ino: u64) -> R<String> {

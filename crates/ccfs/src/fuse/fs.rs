@@ -233,14 +233,14 @@ impl Filesystem for CcfsFs {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.do_release(fh.0, flags.0) {
+        match self.do_release(ino.0, fh.0, flags.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

@@ -13,9 +13,6 @@ use crate::plugins::{parse_debug_write, Plugin};
 
 pub type R<T> = Result<T, Errno>;
 
-/// Bound of the per-file "version at last open" memory.
-const MAX_REMEMBERED_OPENS: usize = 1 << 16;
-
 fn writes(flags: i32) -> bool {
     flags & libc::O_ACCMODE != libc::O_RDONLY
 }
@@ -63,22 +60,14 @@ impl CcfsFs {
                     // Writers bypass the page cache, as in C (fuse.md §1.4):
                     // every write reaches memdb with its own errno, and a
                     // shared writable mmap fails with ENODEV.
+                    self.files.opened(inode, None);
                     return Ok((0, FopenFlags::FOPEN_DIRECT_IO));
                 }
                 // Readers use the page cache; it is kept only if the file
                 // did not change since the kernel last opened it. Nothing to
                 // commit on close: no flush round trip.
                 let mut open_flags = FopenFlags::FOPEN_NOFLUSH;
-                let mut seen = self
-                    .opened_versions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                if seen.len() >= MAX_REMEMBERED_OPENS {
-                    // Deleted files leave entries behind; forgetting costs
-                    // one page-cache refill per file, nothing else.
-                    seen.clear();
-                }
-                if seen.insert(inode, version) == Some(version) {
+                if self.files.opened(inode, Some(version)) {
                     open_flags |= FopenFlags::FOPEN_KEEP_CACHE;
                 }
                 Ok((0, open_flags))
@@ -99,11 +88,21 @@ impl CcfsFs {
                 Some(Handle::Function(content)) => Ok(window(content)),
                 _ => Err(Errno::EBADF),
             },
-            Target::Tree(inode) => self.node.read(|db| match db.get(inode) {
-                Some(e) if e.kind == Kind::File => Ok(window(&e.data)),
-                Some(_) => Err(Errno::EISDIR),
-                None => Err(Errno::ENOENT),
-            }),
+            Target::Tree(inode) => {
+                let r = self.node.read(|db| match db.get(inode) {
+                    Some(e) if e.kind == Kind::File => Some(Ok(window(&e.data))),
+                    Some(_) => Some(Err(Errno::EISDIR)),
+                    None => None,
+                });
+                match r {
+                    Some(r) => r,
+                    // Removed while open: the content it had.
+                    None => match self.files.orphan_data(inode) {
+                        Some(data) => Ok(window(&data)),
+                        None => Err(Errno::ENOENT),
+                    },
+                }
+            }
         }
     }
 
@@ -141,9 +140,12 @@ impl CcfsFs {
         self.node.flush().map_err(|e| errno_of(&e))
     }
 
-    pub(super) fn do_release(&self, fh: u64, flags: i32) -> R<()> {
+    pub(super) fn do_release(&self, ino: u64, fh: u64, flags: i32) -> R<()> {
         if fh != 0 {
             self.handles.remove(fh);
+        }
+        if let Some(Target::Tree(inode)) = Target::from_ino(ino) {
+            self.files.released(inode);
         }
         if writes(flags) {
             self.do_commit()

@@ -7,17 +7,15 @@ mod attr;
 mod dir;
 mod entries;
 mod errno;
+mod files;
 mod fs;
 mod handles;
 mod ino;
 mod io;
 mod notify;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-use ccfs_memdb::{Inode, Version};
 
 pub use errno::errno_of;
 pub use notify::spawn_invalidator;
@@ -25,6 +23,7 @@ pub use notify::spawn_invalidator;
 use crate::logging::DebugSwitch;
 use crate::node::Node;
 use crate::render::Renderer;
+use files::OpenFiles;
 use handles::Handles;
 
 /// How long the kernel may trust a tree entry or its attributes. Changes
@@ -48,9 +47,8 @@ pub struct CcfsFs {
     renderer: Arc<dyn Renderer>,
     debug: DebugSwitch,
     handles: Handles,
-    /// Version of each file when the kernel last opened it: a file whose
-    /// version is unchanged may keep its page cache (FOPEN_KEEP_CACHE).
-    opened_versions: Mutex<HashMap<Inode, Version>>,
+    /// Open tree files: handle counts, versions, removed files' content.
+    files: OpenFiles,
 }
 
 impl CcfsFs {
@@ -66,7 +64,7 @@ impl CcfsFs {
             renderer,
             debug,
             handles: Handles::default(),
-            opened_versions: Mutex::new(HashMap::new()),
+            files: OpenFiles::default(),
         }
     }
 }

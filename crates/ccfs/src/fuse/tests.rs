@@ -206,7 +206,7 @@ fn open_with_o_trunc_truncates_and_commits_at_release() {
     assert_eq!(fs.do_write(f, 0, 0, b"ab"), Ok(2));
     assert_eq!(node.read(|db| db.lookup("f").unwrap().data.clone()), b"ab");
     assert!(node.has_pending());
-    fs.do_release(0, libc::O_WRONLY).unwrap();
+    fs.do_release(f, 0, libc::O_WRONLY).unwrap();
     assert!(!node.has_pending());
 }
 
@@ -259,4 +259,43 @@ fn names_longer_than_1024_bytes_are_refused() {
         Some(Errno::ENAMETOOLONG)
     );
     assert!(fs.do_mkdir(ROOT_INO, OsStr::new(&"y".repeat(1024))).is_ok());
+}
+
+#[test]
+fn a_file_removed_or_replaced_while_open_stays_readable_through_its_handle() {
+    let (fs, node) = fs();
+    node.create(Origin::Other, "old").unwrap();
+    node.write(
+        Origin::Other,
+        Durability::Now,
+        "old",
+        0,
+        b"old content",
+        false,
+    )
+    .unwrap();
+    node.create(Origin::Other, "new").unwrap();
+    node.write(Origin::Other, Durability::Now, "new", 0, b"new", false)
+        .unwrap();
+    let old = ino_of(&node, "old");
+    fs.do_open(old, libc::O_RDONLY).unwrap();
+    // atomic replace, as PVE's file_set_contents does
+    fs.do_rename(
+        ROOT_INO,
+        OsStr::new("new"),
+        ROOT_INO,
+        OsStr::new("old"),
+        RenameFlags::empty(),
+    )
+    .unwrap();
+    assert_eq!(fs.do_read(old, 0, 4, 7).unwrap(), b"content");
+    fs.do_release(old, 0, libc::O_RDONLY).unwrap();
+    assert_eq!(fs.do_read(old, 0, 0, 3).err(), Some(Errno::ENOENT));
+
+    // unlink of an open file
+    let now = ino_of(&node, "old");
+    fs.do_open(now, libc::O_RDONLY).unwrap();
+    fs.do_remove(ROOT_INO, OsStr::new("old"), false).unwrap();
+    assert_eq!(fs.do_read(now, 0, 0, 10).unwrap(), b"new");
+    fs.do_release(now, 0, libc::O_RDONLY).unwrap();
 }
