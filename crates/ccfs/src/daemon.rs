@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::cli::Options;
 use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
 use crate::host::{self, HostError};
-use crate::logging::DebugSwitch;
+use crate::logging::{self, DebugSwitch};
 use crate::node::{unix_now, Node};
 use crate::process::{self, Forked, InstanceLock, ProcessError, Readiness};
 use crate::quorum::Quorum;
@@ -225,6 +225,7 @@ fn serve(
     }
     if let Some(r) = readiness {
         r.signal();
+        logging::switch_to_syslog();
         process::detach_stdio();
     }
     tracing::info!("ccfs mounted at {}", opts.mount.display());
