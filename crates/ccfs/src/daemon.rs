@@ -190,7 +190,7 @@ fn serve(
             nodename: nodename.to_string(),
             www_data_gid: gid,
         },
-        Arc::new(StatusFiles::new(status)),
+        Arc::new(StatusFiles::new(status.clone())),
         debug,
     );
 
@@ -218,18 +218,9 @@ fn serve(
     signals::spawn_waiter(signals, stop_tx.clone()).map_err(DaemonError::Thread)?;
     let mut unmounter = session.unmount_callable();
 
-    // Step 13.
+    // Step 13. (The IPC server starts here, on `node` and `status`, and
+    // stops at teardown before the final commit.)
     process::remove_restart_flag(&opts.run_dir);
-    if opts.foreground {
-        process::write_pid_file(&opts.pid_file, std::process::id())?;
-    }
-    if let Some(r) = readiness {
-        r.signal();
-        logging::switch_to_syslog();
-        process::detach_stdio();
-    }
-    tracing::info!("ccfs mounted at {}", opts.mount.display());
-
     // The request loop runs in its own thread so that a busy mount (a
     // shell sitting in it, an editor holding a file) cannot keep the daemon
     // from stopping.
@@ -239,6 +230,15 @@ fn serve(
             let _ = stop_tx.send(Stop::LoopEnded(session.run()));
         })
         .map_err(DaemonError::Thread)?;
+    if opts.foreground {
+        process::write_pid_file(&opts.pid_file, std::process::id())?;
+    }
+    tracing::info!("ccfs mounted at {}", opts.mount.display());
+    if let Some(r) = readiness {
+        r.signal();
+        logging::switch_to_syslog();
+        process::detach_stdio();
+    }
     let result = match stop_rx.recv() {
         Ok(Stop::Signal(sig)) => {
             tracing::info!("received signal {sig}, shutting down");
@@ -265,6 +265,7 @@ fn serve(
         tracing::error!("final commit failed: {e}");
     }
     drop(node);
+    drop(status);
     let _ = std::fs::remove_file(&opts.pid_file);
     result.map_err(DaemonError::Loop)?;
     tracing::info!("exit proxmox configuration filesystem (0)");
