@@ -17,7 +17,7 @@ use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
 use crate::host::{self, HostError};
 use crate::logging::{self, DebugSwitch};
 use crate::node::{unix_now, Node};
-use crate::process::{self, Forked, InstanceLock, ProcessError, Readiness};
+use crate::process::{self, DatabaseLock, Forked, InstanceLock, ProcessError, Readiness};
 use crate::quorum::Quorum;
 use crate::signals::{self, ShutdownSignals, Stop};
 use crate::status_files::StatusFiles;
@@ -155,6 +155,7 @@ fn serve(
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
 
     let db_existed = opts.db.exists();
+    let _db_lock = DatabaseLock::acquire(&opts.db)?;
     let (mut db, mut store) = open_tree(opts)?;
     // Step 7: a new database outside local mode starts from the host's
     // corosync.conf.

@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub enum ProcessError {
     },
     #[error("unable to acquire lock '{0}' - another instance is running")]
     Locked(PathBuf),
+    #[error("database '{0}' is in use by another ccfs instance")]
+    DatabaseInUse(PathBuf),
     #[error("fork failed: {0}")]
     Fork(io::Error),
 }
@@ -68,6 +70,49 @@ impl InstanceLock {
             }
         }
         Err(ProcessError::Locked(path.to_path_buf()))
+    }
+}
+
+/// An exclusive `flock` on the database file itself, so that two daemons
+/// given different lock files still cannot share one database. (flock and
+/// SQLite's POSIX locks do not interact on Linux; the descriptor stays
+/// open for the life of the process, so closing it cannot drop SQLite's
+/// locks either.)
+#[derive(Debug)]
+pub struct DatabaseLock {
+    _file: File,
+}
+
+impl DatabaseLock {
+    /// Lock (and create, empty, if missing: SQLite takes an empty file as
+    /// a new database) the database file before anyone opens it.
+    pub fn acquire(path: &Path) -> Result<DatabaseLock, ProcessError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o750)
+                    .create(dir)
+                    .map_err(io_err("unable to create directory", dir))?;
+            }
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io_err("unable to open database", path))?;
+        // SAFETY: flock on a valid open fd.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(ProcessError::DatabaseInUse(path.to_path_buf()));
+            }
+            return Err(io_err("unable to lock database", path)(err));
+        }
+        Ok(DatabaseLock { _file: file })
     }
 }
 
@@ -228,6 +273,21 @@ mod tests {
         ));
         drop(first);
         assert!(InstanceLock::acquire(&path, 0).is_ok());
+    }
+
+    #[test]
+    fn a_database_is_locked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.db");
+        let first = DatabaseLock::acquire(&path).unwrap();
+        assert!(matches!(
+            DatabaseLock::acquire(&path),
+            Err(ProcessError::DatabaseInUse(_))
+        ));
+        drop(first);
+        assert!(DatabaseLock::acquire(&path).is_ok());
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]
