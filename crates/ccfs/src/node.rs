@@ -76,15 +76,25 @@ pub const MAX_COMMIT_DELAY: Duration = Duration::from_secs(1);
 
 struct State {
     db: Memdb,
-    store: Box<dyn Store>,
     /// When the oldest uncommitted deferred change was made.
     dirty_since: Option<Instant>,
     /// Set at shutdown: no more changes.
     closed: bool,
 }
 
+/// The persistent copy. Its lock is taken while the tree lock is still
+/// held (so batches reach SQLite in the order they were made) and the tree
+/// lock is then released: readers do not wait for SQLite.
+struct Disk {
+    store: Box<dyn Store>,
+    /// A commit failed: nothing after it may be stored (a later batch
+    /// without the lost one could leave a tree that does not load).
+    failed: bool,
+}
+
 pub struct Node {
     state: Mutex<State>,
+    disk: Mutex<Disk>,
     quorum: Quorum,
     writer: NodeId,
     invalidations: OnceLock<Mutex<Sender<Invalidation>>>,
@@ -104,9 +114,12 @@ impl Node {
         Node {
             state: Mutex::new(State {
                 db,
-                store,
                 dirty_since: None,
                 closed: false,
+            }),
+            disk: Mutex::new(Disk {
+                store,
+                failed: false,
             }),
             quorum,
             writer: 0,
@@ -187,7 +200,7 @@ impl Node {
         self.publish(origin, changes);
         let value = result?;
         match durability {
-            Durability::Now => Self::commit(&mut st)?,
+            Durability::Now => self.commit(st)?,
             Durability::Deferred => {
                 st.dirty_since.get_or_insert_with(Instant::now);
             }
@@ -209,22 +222,30 @@ impl Node {
         }
     }
 
-    /// Write everything pending in one transaction.
-    fn commit(st: &mut State) -> NodeResult<()> {
+    /// Write everything pending in one transaction. Returns once this
+    /// batch and every earlier one are stored.
+    fn commit(&self, mut st: MutexGuard<'_, State>) -> NodeResult<()> {
         st.dirty_since = None;
         let batch = st.db.take_batch();
+        let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
+        drop(st);
+        if disk.failed {
+            return Err(NodeError::Commit("an earlier commit failed".into()));
+        }
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(e) = st.store.commit(&batch) {
-            tracing::error!(
-                "DATABASE COMMIT FAILED: {e}; the tree is now in error mode, \
-                 every modification fails with EIO until restart"
-            );
-            st.db.enter_error_mode();
-            return Err(NodeError::Commit(e.to_string()));
-        }
-        Ok(())
+        let Err(e) = disk.store.commit(&batch) else {
+            return Ok(());
+        };
+        disk.failed = true;
+        drop(disk);
+        tracing::error!(
+            "DATABASE COMMIT FAILED: {e}; the tree is now in error mode, \
+             every modification fails with EIO until restart"
+        );
+        self.lock().db.enter_error_mode();
+        Err(NodeError::Commit(e.to_string()))
     }
 
     /// Shutdown: commit what is pending and refuse every later change
@@ -232,23 +253,21 @@ impl Node {
     pub fn close(&self) -> NodeResult<()> {
         let mut st = self.lock();
         st.closed = true;
-        Self::commit(&mut st)
+        self.commit(st)
     }
 
-    /// Commit deferred writes now (flush, fsync, release, shutdown).
+    /// Commit deferred writes now (flush, fsync, release). Also waits for
+    /// a commit in progress, which may hold this caller's writes.
     pub fn flush(&self) -> NodeResult<()> {
-        let mut st = self.lock();
-        if st.dirty_since.is_none() {
-            return Ok(());
-        }
-        Self::commit(&mut st)
+        let st = self.lock();
+        self.commit(st)
     }
 
     /// Commit deferred writes older than `MAX_COMMIT_DELAY` (flusher tick).
     pub fn flush_if_due(&self) -> NodeResult<()> {
-        let mut st = self.lock();
+        let st = self.lock();
         match st.dirty_since {
-            Some(t) if t.elapsed() >= MAX_COMMIT_DELAY => Self::commit(&mut st),
+            Some(t) if t.elapsed() >= MAX_COMMIT_DELAY => self.commit(st),
             _ => Ok(()),
         }
     }

@@ -196,3 +196,75 @@ fn close_commits_and_refuses_later_changes() {
     assert_eq!(e.errno(), libc::EIO);
     assert_eq!(n.read(|db| db.lookup("f").unwrap().data.clone()), b"last");
 }
+
+/// A store whose commits wait until the test lets them go.
+struct GatedStore {
+    inner: MemStore,
+    entered: mpsc::Sender<()>,
+    gate: std::sync::Arc<std::sync::Mutex<mpsc::Receiver<()>>>,
+}
+
+impl Store for GatedStore {
+    fn load(&mut self) -> Result<Vec<ccfs_memdb::Row>, ccfs_memdb::StoreError> {
+        self.inner.load()
+    }
+    fn commit(&mut self, batch: &ccfs_memdb::Batch) -> Result<(), ccfs_memdb::StoreError> {
+        let _ = self.entered.send(());
+        let _ = self
+            .gate
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+        self.inner.commit(batch)
+    }
+    fn replace_all(
+        &mut self,
+        rows: &[ccfs_memdb::Row],
+        root: ccfs_memdb::Root,
+    ) -> Result<(), ccfs_memdb::StoreError> {
+        self.inner.replace_all(rows, root)
+    }
+}
+
+#[test]
+fn readers_do_not_wait_for_a_commit_in_progress() {
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (gate_tx, gate_rx) = mpsc::channel();
+    let store = GatedStore {
+        inner: MemStore::new(),
+        entered: entered_tx,
+        gate: std::sync::Arc::new(std::sync::Mutex::new(gate_rx)),
+    };
+    let db = Memdb::new(Limits::default(), 1000);
+    let n = std::sync::Arc::new(Node::new(db, Box::new(store), Quorum::always()));
+    let writer = {
+        let n = n.clone();
+        std::thread::spawn(move || n.mkdir(Origin::Kernel, "d"))
+    };
+    entered_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("commit started");
+    // the commit is held; the tree is readable and already shows the change
+    let (tx, rx) = mpsc::channel();
+    {
+        let n = n.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(n.read(|db| db.lookup("d").is_some()));
+        });
+    }
+    let seen = rx.recv_timeout(Duration::from_secs(10));
+    gate_tx.send(()).unwrap();
+    assert_eq!(seen, Ok(true), "reader blocked by the commit");
+    writer.join().unwrap().unwrap();
+}
+
+#[test]
+fn nothing_is_stored_after_a_failed_commit() {
+    let (n, store) = node();
+    n.create(Origin::Kernel, "a").unwrap();
+    let stored_before = store.rows().len();
+    store.fail_next(1);
+    assert!(n.create(Origin::Kernel, "b").is_err());
+    assert!(n.flush().is_err(), "flush reports the failure");
+    assert_eq!(store.rows().len(), stored_before);
+}
