@@ -48,15 +48,27 @@ impl CcfsFs {
                 if kind == Kind::Dir {
                     return Err(Errno::EISDIR);
                 }
+                // Atomic O_TRUNC: the truncate is part of the open and, like
+                // the writes that follow, committed at flush/release. (Linux
+                // truncates for O_RDONLY|O_TRUNC too; that handle has no
+                // flush, so it commits at once.)
+                let version = if truncate {
+                    let path = self.tree_path(inode)?;
+                    let durability = if writes(flags) {
+                        Durability::Deferred
+                    } else {
+                        Durability::Now
+                    };
+                    self.node
+                        .write(Origin::Kernel, durability, &path, 0, &[], true)
+                        .map_err(|e| errno_of(&e))?;
+                    self.node
+                        .read(|db| db.get(inode).map(|e| e.version))
+                        .ok_or(Errno::ENOENT)?
+                } else {
+                    version
+                };
                 if writes(flags) {
-                    // Atomic O_TRUNC: the truncate is part of the open and,
-                    // like the writes that follow, committed at flush/release.
-                    if truncate {
-                        let path = self.tree_path(inode)?;
-                        self.node
-                            .write(Origin::Kernel, Durability::Deferred, &path, 0, &[], true)
-                            .map_err(|e| errno_of(&e))?;
-                    }
                     // Writers bypass the page cache, as in C (fuse.md §1.4):
                     // every write reaches memdb with its own errno, and a
                     // shared writable mmap fails with ENODEV.

@@ -299,3 +299,17 @@ fn a_file_removed_or_replaced_while_open_stays_readable_through_its_handle() {
     assert_eq!(fs.do_read(now, 0, 0, 10).unwrap(), b"new");
     fs.do_release(now, 0, libc::O_RDONLY).unwrap();
 }
+
+#[test]
+fn o_trunc_on_a_read_only_open_truncates_and_commits_at_once() {
+    let (fs, node) = fs();
+    node.create(Origin::Other, "f").unwrap();
+    node.write(Origin::Other, Durability::Now, "f", 0, b"data", false)
+        .unwrap();
+    let f = ino_of(&node, "f");
+    fs.do_open(f, libc::O_RDONLY).unwrap();
+    let (_, flags) = fs.do_open(f, libc::O_RDONLY | libc::O_TRUNC).unwrap();
+    assert!(!flags.contains(FopenFlags::FOPEN_KEEP_CACHE), "changed");
+    assert!(node.read(|db| db.lookup("f").unwrap().data.is_empty()));
+    assert!(!node.has_pending());
+}
