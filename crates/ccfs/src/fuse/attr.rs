@@ -84,6 +84,12 @@ fn base(ino: u64, kind: FileType, perm: u16, gid: u32) -> FileAttr {
     }
 }
 
+/// The attributes sent with a negative entry (node id 0); the kernel
+/// looks only at the id and the timeout.
+pub fn negative() -> FileAttr {
+    base(0, FileType::RegularFile, 0, 0)
+}
+
 pub fn tree_attr(e: &Entry, path: &str, quorate: bool, gid: u32) -> FileAttr {
     let perm = tree_perm(e.kind, path, &e.name, quorate);
     let ino = Target::Tree(e.inode).ino();

@@ -108,6 +108,26 @@ impl CcfsFs {
         })
     }
 
+    /// How long the kernel may remember that `name` does not exist in
+    /// `parent`: like an entry (creations it does not make itself are
+    /// invalidated by the notifier); None where the answer is not a plain
+    /// tree miss.
+    pub(super) fn negative_ttl(&self, parent: u64, name: &OsStr) -> Option<Duration> {
+        let Some(Target::Tree(dir)) = Target::from_ino(parent) else {
+            return None;
+        };
+        let name = name.to_str()?;
+        if dir == ROOT && Plugin::from_name(name).is_some() {
+            return None;
+        }
+        let parent_path = self.node.read(|db| {
+            db.get(dir)
+                .filter(|e| e.is_dir())
+                .and_then(|_| db.path_of(dir))
+        })?;
+        Some(tree_ttl(&child_path(&parent_path, name)))
+    }
+
     pub(super) fn do_getattr(&self, ino: u64) -> R<(FileAttr, Duration)> {
         match Target::from_ino(ino).ok_or(Errno::ENOENT)? {
             Target::Plugin(p) => Ok(self.plugin_attr(p)),

@@ -13,6 +13,7 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
+use super::attr;
 use super::entries::SetAttr;
 use super::CcfsFs;
 
@@ -44,6 +45,11 @@ impl Filesystem for CcfsFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.do_lookup(parent.0, name) {
             Ok((a, ttl)) => reply.entry(&ttl, &a, GEN),
+            Err(Errno::ENOENT) => match self.negative_ttl(parent.0, name) {
+                // Node id 0: "no such name", cached like an entry.
+                Some(ttl) => reply.entry(&ttl, &attr::negative(), GEN),
+                None => reply.error(Errno::ENOENT),
+            },
             Err(e) => reply.error(e),
         }
     }

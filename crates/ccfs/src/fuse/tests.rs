@@ -236,6 +236,23 @@ fn readdir_listing_is_taken_once_per_handle() {
 }
 
 #[test]
+fn misses_are_cached_except_for_locks() {
+    let (fs, node) = fs();
+    assert_eq!(
+        fs.negative_ttl(ROOT_INO, OsStr::new("nope")),
+        Some(TREE_TTL)
+    );
+    node.mkdir(Origin::Other, "priv").unwrap();
+    node.mkdir(Origin::Other, "priv/lock").unwrap();
+    let lock = ino_of(&node, "priv/lock");
+    assert_eq!(fs.negative_ttl(lock, OsStr::new("x")), Some(NO_TTL));
+    node.create(Origin::Other, "f").unwrap();
+    let f = ino_of(&node, "f");
+    assert_eq!(fs.negative_ttl(f, OsStr::new("x")), None, "not a directory");
+    assert_eq!(fs.negative_ttl(ROOT_INO, OsStr::new(".debug")), None);
+}
+
+#[test]
 fn lock_directories_are_never_cached() {
     let (fs, node) = fs();
     node.mkdir(Origin::Other, "priv").unwrap();
