@@ -10,7 +10,7 @@
 //! memdb into error mode (memdb.md §8): EIO from then on.
 
 use std::sync::mpsc::Sender;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ccfs_memdb::{Change, Inode, Memdb, NodeId, Stamp, Store};
@@ -93,7 +93,9 @@ struct Disk {
 }
 
 pub struct Node {
-    state: Mutex<State>,
+    /// Readers share the tree; a modification holds it alone (and only
+    /// until its batch is handed to the disk).
+    state: RwLock<State>,
     disk: Mutex<Disk>,
     quorum: Quorum,
     writer: NodeId,
@@ -112,7 +114,7 @@ impl Node {
     /// Local mode: writer 0 (memdb.md §3).
     pub fn new(db: Memdb, store: Box<dyn Store>, quorum: Quorum) -> Node {
         Node {
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 db,
                 dirty_since: None,
                 closed: false,
@@ -145,15 +147,15 @@ impl Node {
         let _ = self.invalidations.set(Mutex::new(tx));
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> RwLockWriteGuard<'_, State> {
         // A panic while holding the lock leaves a consistent tree (memdb
         // mutates only after its checks), so keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Read access to the tree.
     pub fn read<R>(&self, f: impl FnOnce(&Memdb) -> R) -> R {
-        f(&self.lock().db)
+        f(&self.state.read().unwrap_or_else(|p| p.into_inner()).db)
     }
 
     fn stamp(&self, now: u64) -> Stamp {
@@ -224,7 +226,7 @@ impl Node {
 
     /// Write everything pending in one transaction. Returns once this
     /// batch and every earlier one are stored.
-    fn commit(&self, mut st: MutexGuard<'_, State>) -> NodeResult<()> {
+    fn commit(&self, mut st: RwLockWriteGuard<'_, State>) -> NodeResult<()> {
         st.dirty_since = None;
         let batch = st.db.take_batch();
         let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
@@ -273,7 +275,11 @@ impl Node {
     }
 
     pub fn has_pending(&self) -> bool {
-        self.lock().dirty_since.is_some()
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .dirty_since
+            .is_some()
     }
 
     pub fn mkdir(&self, origin: Origin, path: &str) -> NodeResult<Inode> {
