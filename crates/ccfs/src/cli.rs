@@ -116,6 +116,24 @@ impl Options {
         Ok(o)
     }
 
+    /// Make every path absolute against `cwd`, so that the daemon can
+    /// leave its start directory (a detached daemon changes to `/`).
+    pub fn absolutize(&mut self, cwd: &std::path::Path) {
+        for p in [
+            &mut self.mount,
+            &mut self.db,
+            &mut self.run_dir,
+            &mut self.lock_file,
+            &mut self.pid_file,
+            &mut self.corosync_conf,
+            &mut self.rrd_dir,
+        ] {
+            if p.is_relative() {
+                *p = cwd.join(&*p);
+            }
+        }
+    }
+
     fn set_value(&mut self, name: &str, value: String) -> Result<(), CliError> {
         let bad = |value: &str| CliError::BadValue {
             opt: format!("--{name}"),
@@ -181,6 +199,15 @@ mod tests {
         assert_eq!(o.db, PathBuf::from("/x.db"));
         assert_eq!(o.max_entries, Some(10));
         assert_eq!(o.nodename.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn relative_paths_become_absolute() {
+        let mut o = parse(&["--mount", "m", "--db", "/abs/x.db"]).unwrap();
+        o.absolutize(std::path::Path::new("/work/dir"));
+        assert_eq!(o.mount, PathBuf::from("/work/dir/m"));
+        assert_eq!(o.db, PathBuf::from("/abs/x.db"));
+        assert!(o.run_dir.is_absolute() && o.pid_file.is_absolute());
     }
 
     #[test]

@@ -67,7 +67,10 @@ fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
-pub fn run(opts: Options, debug: DebugSwitch) -> Result<Exit, DaemonError> {
+pub fn run(mut opts: Options, debug: DebugSwitch) -> Result<Exit, DaemonError> {
+    if let Ok(cwd) = std::env::current_dir() {
+        opts.absolutize(&cwd);
+    }
     // fuse.md §1.2 steps 1–2.
     let nodename = match &opts.nodename {
         Some(n) => n.clone(),
@@ -98,7 +101,11 @@ pub fn run(opts: Options, debug: DebugSwitch) -> Result<Exit, DaemonError> {
                 }
                 return Ok(Exit::Parent(up));
             }
-            Forked::Child(r) => Some(r),
+            Forked::Child(r) => {
+                // Do not keep the start directory busy (C: chroot("/")).
+                let _ = std::env::set_current_dir("/");
+                Some(r)
+            }
         }
     };
     serve(&opts, debug, &nodename, node_ip, gid, readiness)?;
