@@ -15,12 +15,14 @@ use thiserror::Error;
 use crate::cli::Options;
 use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
 use crate::host::{self, HostError};
+use crate::ipc_backend::{IpcBackend, LocalStatus};
 use crate::logging::{self, DebugSwitch};
 use crate::node::{unix_now, Node};
 use crate::process::{self, DatabaseLock, Forked, InstanceLock, ProcessError, Readiness};
 use crate::quorum::Quorum;
 use crate::signals::{self, ShutdownSignals, Stop};
 use crate::status_files::StatusFiles;
+use ccfs_kvstore::RrdFiles;
 
 /// FUSE request threads (each with its own /dev/fuse clone).
 const FUSE_THREADS: usize = 4;
@@ -48,6 +50,11 @@ pub enum DaemonError {
     Mount {
         path: String,
         source: std::io::Error,
+    },
+    #[error("unable to start the IPC server '{name}': {source}")]
+    Ipc {
+        name: String,
+        source: ccfs_ipc::ServerError,
     },
     #[error("unable to start thread: {0}")]
     Thread(std::io::Error),
@@ -186,11 +193,10 @@ fn serve(
     );
 
     let starttime = unix_now() as u32;
-    let status = Arc::new(Mutex::new(Status::new(
-        nodename,
-        starttime,
-        std::process::id(),
-    )));
+    let mut status = Status::new(nodename, starttime, std::process::id());
+    // Every accepted RRD sample is also written to its RRD file (kvstore.md §7.2).
+    status.set_rrd_sink(Box::new(RrdFiles::new(&opts.rrd_dir)));
+    let status = Arc::new(Mutex::new(status));
     let node = Arc::new(Node::new(db, Box::new(store), Quorum::always()));
     let fs = CcfsFs::new(
         node.clone(),
@@ -226,8 +232,8 @@ fn serve(
     signals::spawn_waiter(signals, stop_tx.clone()).map_err(DaemonError::Thread)?;
     let mut unmounter = session.unmount_callable();
 
-    // Step 13. (The IPC server starts here, on `node` and `status`, and
-    // stops at teardown before the final commit.)
+    // Step 13: the IPC server serves the same node and status as FUSE.
+    let ipc = start_ipc(opts, gid, nodename, &node, &status)?;
     process::remove_restart_flag(&opts.run_dir);
     // The request loop runs in its own thread so that a busy mount (a
     // shell sitting in it, an editor holding a file) cannot keep the daemon
@@ -264,6 +270,8 @@ fn serve(
     if let Err(e) = process::create_restart_flag(&opts.run_dir, gid) {
         tracing::error!("{e}");
     }
+    // Clients see the restart flag and wait for the next daemon.
+    ipc.stop();
     stop.store(true, Ordering::Relaxed);
     flusher.thread().unpark();
     let _ = flusher.join();
@@ -314,4 +322,28 @@ fn spawn_flusher(
                 }
             }
         })
+}
+
+/// The local IPC service `pve2` (ipc.md) on the node and status that FUSE
+/// serves. Local mode: status changes stay on this node.
+fn start_ipc(
+    opts: &Options,
+    gid: u32,
+    nodename: &str,
+    node: &Arc<Node>,
+    status: &Arc<Mutex<Status>>,
+) -> Result<ccfs_ipc::Server, DaemonError> {
+    let backend = IpcBackend {
+        node: node.clone(),
+        status: status.clone(),
+        updates: Arc::new(LocalStatus {
+            status: status.clone(),
+        }),
+        nodename: nodename.to_string(),
+    };
+    let config = ccfs_ipc::Config::new(&opts.ipc_name, gid);
+    ccfs_ipc::Server::start(config, Arc::new(backend)).map_err(|source| DaemonError::Ipc {
+        name: opts.ipc_name.clone(),
+        source,
+    })
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod daemon;
 pub mod fuse;
 pub mod host;
+pub mod ipc_backend;
 pub mod logging;
 pub mod node;
 pub mod plugins;

@@ -29,3 +29,8 @@ pub use access::{group_gid, Access, Credentials};
 pub use backend::{Backend, ClusterLogMsg, GuestConfig};
 pub use errno::Errno;
 pub use server::{Config, Server, ServerError};
+
+/// Path of the real libqb test client built by `build.rs`
+/// (`client/qbclient.c`), for tests of other crates that talk to a running
+/// server (e.g. the daemon's end-to-end tests).
+pub const TEST_CLIENT: &str = env!("CCFS_IPC_QBCLIENT");
