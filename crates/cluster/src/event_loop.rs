@@ -13,7 +13,7 @@ use ccfs_corosync::{Cmap, CpgEvent, CpgGroup, Dispatch, Quorum};
 use ccfs_dfsm::{DcdbNode, Event, Member};
 
 use crate::core::{unix_now, Effects};
-use crate::host::{Host, Tree};
+use crate::host::Host;
 use crate::service::{lock, Input, Options, Shared};
 use crate::wake::poll_readable;
 use crate::Error;
@@ -130,12 +130,9 @@ impl Loop {
         if self.unflushed.take().is_none() {
             return;
         }
-        self.host.with_tree(&mut |tree: &mut dyn Tree| {
-            if let Err(e) = tree.flush() {
-                tracing::error!("database commit failed: {e}; entering error mode");
-                tree.memdb().enter_error_mode();
-            }
-        });
+        if let Err(e) = self.host.flush() {
+            tracing::error!("database commit failed: {e}");
+        }
     }
 
     fn publish_status(&self) {

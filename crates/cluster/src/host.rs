@@ -19,15 +19,6 @@ pub trait Tree {
     /// Rewrite the store after a resync (`Action::Resynced`); the memdb
     /// already holds the new tree.
     fn replace_all(&mut self, rows: &[Row], root: Root) -> Result<(), StoreError>;
-    /// Commit whatever `persist` deferred. The service calls this when its
-    /// loop idles (2 ms without events) or at the latest `commit_delay`
-    /// after the first deferred change, and at shutdown: a burst of
-    /// deliveries becomes one commit and a writer's reply does not wait for
-    /// the disk (the change is applied on every member already). An error
-    /// puts the memdb into error mode.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
 
 /// What the daemon provides to the service. Called from the service's
@@ -39,6 +30,16 @@ pub trait Host: Send + Sync + 'static {
     /// delivered, resyncs), after the lock was released: for kernel cache
     /// invalidation. Never empty.
     fn changed(&self, changes: Vec<Change>);
+    /// Commit whatever `Tree::persist` deferred, taking the tree lock
+    /// itself (the host may release it before the disk write). The service
+    /// calls this when its loop idles (2 ms without events) or at the
+    /// latest `commit_delay` after the first deferred batch, and at
+    /// shutdown: a burst of deliveries becomes one commit and a writer's
+    /// reply does not wait for the disk (the change is applied on every
+    /// member already). On failure the host puts the memdb into error mode.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// The quorate flag changed (feeds the read-only wrapper).
     fn quorum_changed(&self, _quorate: bool) {}
     /// cmap was (re-)read: cluster name, config version, node list (for

@@ -10,7 +10,7 @@
 //! applied by the loop.
 //!
 //! Durability: the dfsm's `Persist` batches go to [`Tree::persist`], which
-//! may defer them; the loop calls [`Tree::flush`] as soon as it has been
+//! may defer them; the loop calls [`Host::flush`] as soon as it has been
 //! idle for 2 ms, and at the latest [`Options::commit_delay`] (100 ms)
 //! after the first deferred batch, and at shutdown. A writer's reply thus
 //! does not wait for SQLite, and a burst of deliveries costs one commit.

@@ -32,7 +32,7 @@ pub struct Options {
     pub restart_delay: Duration,
     /// Period of `Event::Tick` and of the restart checks.
     pub tick: Duration,
-    /// Longest time a delivered change may wait for `Tree::flush` while
+    /// Longest time a delivered change may wait for `Host::flush` while
     /// deliveries keep coming (it is flushed at once when the loop idles).
     pub commit_delay: Duration,
 }

@@ -49,12 +49,6 @@ impl Tree for State {
         self.pending.clear();
         self.store.replace_all(rows, root)
     }
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        self.store.commit(&self.pending.take())
-    }
 }
 
 struct NodeHost {
@@ -91,6 +85,18 @@ impl Host for NodeHost {
     fn with_tree(&self, f: &mut dyn FnMut(&mut dyn Tree)) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut *st);
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = st.pending.take();
+        let result = st.store.commit(&batch);
+        if result.is_err() {
+            st.db.enter_error_mode();
+        }
+        result
     }
     fn changed(&self, changes: Vec<Change>) {
         let now = mono_ns();
