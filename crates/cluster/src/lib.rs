@@ -27,12 +27,14 @@ mod core;
 pub mod corosync_conf;
 mod event_loop;
 mod host;
+mod kvstore;
 mod pending;
 mod service;
 mod wake;
 
 pub use corosync_conf::{ConfSync, Outcome as ConfOutcome};
 pub use host::{Host, Tree};
+pub use kvstore::{KvstoreOptions, KvstoreService, KvstoreState};
 pub use pending::PendingRows;
 pub use service::{ClusterService, Options, Status, EACCES, EBUSY};
 
