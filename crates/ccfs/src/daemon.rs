@@ -13,6 +13,7 @@ use ccfs_store::{SqliteStore, StoreOptions};
 use thiserror::Error;
 
 use crate::cli::Options;
+use crate::cluster;
 use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
 use crate::host::{self, HostError};
 use crate::ipc_backend::{IpcBackend, LocalStatus};
@@ -39,11 +40,8 @@ pub enum DaemonError {
     Store { path: String, source: StoreError },
     #[error("unable to load database '{path}': {source}")]
     Load { path: String, source: LoadError },
-    #[error(
-        "the database contains corosync.conf (cluster mode), which this ccfs build \
-         does not implement yet; start with -l to run in local mode"
-    )]
-    ClusterModeNotBuilt,
+    #[error("unable to start the cluster services: {0}")]
+    Cluster(#[from] ccfs_cluster::Error),
     #[error("unable to import '{path}' into the database: {detail}")]
     Import { path: String, detail: String },
     #[error("fuse mount of '{path}' failed: {source}")]
@@ -183,12 +181,15 @@ fn serve(
             })?;
         }
     }
-    // Step 8. Cluster mode is not built yet: refuse rather than pretend.
-    if db.lookup(COROSYNC_CONF).is_some() && !opts.local {
-        return Err(DaemonError::ClusterModeNotBuilt);
+    // Step 8 (quorum.md §1).
+    let has_conf = db.lookup(COROSYNC_CONF).is_some();
+    let cluster_mode = has_conf && !opts.local;
+    if has_conf && opts.local {
+        tracing::info!("forcing local mode (although corosync.conf exists)");
     }
     tracing::info!(
-        "local mode: node '{nodename}' ({node_ip}), database {}",
+        "{} mode: node '{nodename}' ({node_ip}), database {}",
+        if cluster_mode { "cluster" } else { "local" },
         opts.db.display()
     );
 
@@ -197,7 +198,14 @@ fn serve(
     // Every accepted RRD sample is also written to its RRD file (kvstore.md §7.2).
     status.set_rrd_sink(Box::new(RrdFiles::new(&opts.rrd_dir)));
     let status = Arc::new(Mutex::new(status));
-    let node = Arc::new(Node::new(db, Box::new(store), Quorum::always()));
+    // Local mode is quorate for good; cluster mode until corosync says so
+    // is not (quorum.md §1–§2).
+    let quorum = if cluster_mode {
+        Quorum::starting_unquorate()
+    } else {
+        Quorum::always()
+    };
+    let node = Arc::new(Node::new(db, Box::new(store), quorum));
     let fs = CcfsFs::new(
         node.clone(),
         FsConfig {
@@ -226,6 +234,9 @@ fn serve(
     node.set_invalidation_sink(tx);
     spawn_invalidator(session.notifier(), Arc::downgrade(&node), rx)
         .map_err(DaemonError::Thread)?;
+    if cluster_mode {
+        cluster::start(&node, status.clone(), &opts.corosync_conf)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flusher = spawn_flusher(node.clone(), stop.clone()).map_err(DaemonError::Thread)?;
     let (stop_tx, stop_rx) = mpsc::channel();
@@ -272,6 +283,11 @@ fn serve(
     }
     // Clients see the restart flag and wait for the next daemon.
     ipc.stop();
+    if let Some(c) = node.cluster() {
+        // Leave the group and commit what it delivered; writers still
+        // waiting get EBUSY.
+        c.shutdown();
+    }
     stop.store(true, Ordering::Relaxed);
     flusher.thread().unpark();
     let _ = flusher.join();

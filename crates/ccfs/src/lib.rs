@@ -4,6 +4,7 @@
 //! front ends (the IPC server) can be wired to the same [`node::Node`].
 
 pub mod cli;
+pub mod cluster;
 pub mod daemon;
 pub mod fuse;
 pub mod host;

@@ -10,10 +10,11 @@
 //! memdb into error mode (memdb.md §8): EIO from then on.
 
 use std::sync::mpsc::Sender;
-use std::sync::{Mutex, OnceLock, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ccfs_memdb::{Change, Inode, Memdb, NodeId, Stamp, Store};
+use ccfs_cluster::{ClusterService, PendingRows, Request, Tree};
+use ccfs_memdb::{Batch, Change, Inode, Memdb, NodeId, Op, Root, Row, Stamp, Store, StoreError};
 use thiserror::Error;
 
 use crate::quorum::Quorum;
@@ -29,6 +30,9 @@ pub enum NodeError {
     Commit(String),
     #[error("the daemon is shutting down")]
     Closed,
+    /// Cluster mode: the errno the dcdb round trip returned (dcdb.md §4).
+    #[error("cluster: errno {0}")]
+    Cluster(i32),
 }
 
 impl NodeError {
@@ -38,6 +42,7 @@ impl NodeError {
             NodeError::Tree(e) => e.errno(),
             NodeError::NotQuorate => libc::EACCES,
             NodeError::Commit(_) | NodeError::Closed => libc::EIO,
+            NodeError::Cluster(e) => *e,
         }
     }
 }
@@ -80,6 +85,9 @@ struct State {
     dirty_since: Option<Instant>,
     /// Set at shutdown: no more changes.
     closed: bool,
+    /// Cluster mode: rows the dfsm handed over, waiting for the next
+    /// commit (the cluster service's group commit, `Host::flush`).
+    pending: PendingRows,
 }
 
 /// The persistent copy. Its lock is taken while the tree lock is still
@@ -100,6 +108,8 @@ pub struct Node {
     quorum: Quorum,
     writer: NodeId,
     invalidations: OnceLock<Mutex<Sender<Invalidation>>>,
+    /// Cluster mode: every modification goes through the dcdb group.
+    cluster: OnceLock<Arc<ClusterService>>,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -118,6 +128,7 @@ impl Node {
                 db,
                 dirty_since: None,
                 closed: false,
+                pending: PendingRows::default(),
             }),
             disk: Mutex::new(Disk {
                 store,
@@ -126,6 +137,7 @@ impl Node {
             quorum,
             writer: 0,
             invalidations: OnceLock::new(),
+            cluster: OnceLock::new(),
         }
     }
 
@@ -145,6 +157,57 @@ impl Node {
     /// Where changes made by others are sent (the FUSE notifier thread).
     pub fn set_invalidation_sink(&self, tx: Sender<Invalidation>) {
         let _ = self.invalidations.set(Mutex::new(tx));
+    }
+
+    /// Switch to cluster mode: from now on modifications are dcdb requests
+    /// answered after their delivery (writer = nodeid, mtime = message
+    /// time, both stamped by the dfsm).
+    pub fn attach_cluster(&self, service: Arc<ClusterService>) {
+        let _ = self.cluster.set(service);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<ClusterService>> {
+        self.cluster.get()
+    }
+
+    /// The tree and its store for one cluster event (`ccfs_cluster::Host`).
+    pub fn with_tree(&self, f: &mut dyn FnMut(&mut dyn Tree)) {
+        let mut st = self.lock();
+        let mut tree = ClusterTree {
+            node: self,
+            st: &mut st,
+        };
+        f(&mut tree);
+    }
+
+    /// Changes the cluster applied that the kernel did not make itself.
+    pub fn publish_cluster_changes(&self, changes: Vec<Change>) {
+        self.publish(Origin::Other, changes);
+    }
+
+    /// The cluster service's group commit (`Host::flush`).
+    pub fn commit_pending(&self) -> NodeResult<()> {
+        let st = self.lock();
+        self.commit(st)
+    }
+
+    /// Cluster mode: run `op` through the dcdb group; `None` in local mode.
+    /// The kernel's own operations are submitted quiet: their changes do
+    /// not come back as invalidations, as in local mode.
+    fn through_cluster(&self, origin: Origin, op: Op) -> Option<NodeResult<u32>> {
+        let c = self.cluster.get()?;
+        let request = Request::Op(op);
+        let result = match origin {
+            Origin::Kernel => c.submit_quiet(request),
+            Origin::Other => c.submit(request),
+        };
+        Some(result.map_err(NodeError::Cluster))
+    }
+
+    /// The inode at `path` after a cluster operation created it.
+    fn inode_at(&self, path: &str) -> NodeResult<Inode> {
+        self.read(|db| db.lookup(path).map(|e| e.inode))
+            .ok_or(NodeError::Cluster(libc::ENOENT))
     }
 
     fn lock(&self) -> RwLockWriteGuard<'_, State> {
@@ -228,7 +291,11 @@ impl Node {
     /// batch and every earlier one are stored.
     fn commit(&self, mut st: RwLockWriteGuard<'_, State>) -> NodeResult<()> {
         st.dirty_since = None;
-        let batch = st.db.take_batch();
+        let mut batch = st.db.take_batch();
+        if !st.pending.is_empty() {
+            st.pending.merge(batch);
+            batch = st.pending.take();
+        }
         let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
         drop(st);
         if disk.failed {
@@ -260,7 +327,13 @@ impl Node {
 
     /// Commit deferred writes now (flush, fsync, release). Also waits for
     /// a commit in progress, which may hold this caller's writes.
+    /// Cluster mode: nothing to do here; the cluster service commits what
+    /// it delivered as soon as its loop idles (≤ 100 ms under load), and
+    /// every change is applied on all members before its writer returns.
     pub fn flush(&self) -> NodeResult<()> {
+        if self.cluster.get().is_some() {
+            return Ok(());
+        }
         let st = self.lock();
         self.commit(st)
     }
@@ -283,12 +356,18 @@ impl Node {
     }
 
     pub fn mkdir(&self, origin: Origin, path: &str) -> NodeResult<Inode> {
+        if let Some(r) = self.through_cluster(origin, Op::Mkdir { path: path.into() }) {
+            return r.and_then(|_| self.inode_at(path));
+        }
         self.modify(("mkdir", path), origin, Durability::Now, |db, s| {
             db.mkdir(path, s)
         })
     }
 
     pub fn create(&self, origin: Origin, path: &str) -> NodeResult<Inode> {
+        if let Some(r) = self.through_cluster(origin, Op::Create { path: path.into() }) {
+            return r.and_then(|_| self.inode_at(path));
+        }
         self.modify(("create", path), origin, Durability::Now, |db, s| {
             db.create(path, s)
         })
@@ -305,12 +384,30 @@ impl Node {
         data: &[u8],
         truncate: bool,
     ) -> NodeResult<u32> {
+        if self.cluster.get().is_some() {
+            let op = Op::Write {
+                path: path.into(),
+                offset,
+                data: data.to_vec(),
+                truncate,
+            };
+            if let Some(r) = self.through_cluster(origin, op) {
+                return r;
+            }
+        }
         self.modify(("write", path), origin, durability, |db, s| {
             db.write(path, offset, data, truncate, s)
         })
     }
 
     pub fn set_mtime(&self, origin: Origin, path: &str, mtime: u32) -> NodeResult<()> {
+        let op = Op::Mtime {
+            path: path.into(),
+            mtime,
+        };
+        if let Some(r) = self.through_cluster(origin, op) {
+            return r.map(|_| ());
+        }
         self.modify(("mtime", path), origin, Durability::Now, |db, s| {
             db.set_mtime(
                 path,
@@ -323,12 +420,22 @@ impl Node {
     }
 
     pub fn rename(&self, origin: Origin, from: &str, to: &str) -> NodeResult<()> {
+        let op = Op::Rename {
+            from: from.into(),
+            to: to.into(),
+        };
+        if let Some(r) = self.through_cluster(origin, op) {
+            return r.map(|_| ());
+        }
         self.modify(("rename", from), origin, Durability::Now, |db, s| {
             db.rename(from, to, s)
         })
     }
 
     pub fn delete(&self, origin: Origin, path: &str) -> NodeResult<()> {
+        if let Some(r) = self.through_cluster(origin, Op::Delete { path: path.into() }) {
+            return r.map(|_| ());
+        }
         self.modify(("delete", path), origin, Durability::Now, |db, s| {
             db.delete(path, s)
         })
@@ -340,6 +447,14 @@ impl Node {
     /// the lock was deleted. The deletion is always published: the kernel
     /// asked for a time change and does not know the entry is gone.
     pub fn unlock_request(&self, path: &str) -> NodeResult<bool> {
+        if let Some(c) = self.cluster.get() {
+            // dcdb.md §9.2: ask the coordinator (no reply; silently not
+            // sent without quorum), then the plain mtime-0 update, whose
+            // result the client gets. A deletion comes back later, through
+            // the cluster, as an invalidation.
+            let _ = c.submit(Request::UnlockRequest { path: path.into() });
+            return self.set_mtime(Origin::Kernel, path, 0).map(|()| false);
+        }
         let deleted = self.modify(
             ("unlock request", path),
             Origin::Other,
@@ -361,6 +476,38 @@ impl Node {
             return Ok(true);
         }
         self.set_mtime(Origin::Kernel, path, 0).map(|()| false)
+    }
+}
+
+/// The tree (write-locked) and the store, lent to the cluster service for
+/// one event.
+struct ClusterTree<'a, 'g> {
+    node: &'a Node,
+    st: &'a mut RwLockWriteGuard<'g, State>,
+}
+
+impl Tree for ClusterTree<'_, '_> {
+    fn memdb(&mut self) -> &mut Memdb {
+        &mut self.st.db
+    }
+
+    /// Deferred to the group commit (`Node::commit_pending`).
+    fn persist(&mut self, batch: Batch) -> Result<(), StoreError> {
+        self.st.pending.merge(batch);
+        self.st.dirty_since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// The disk lock is taken while the tree lock is held, as in `commit`.
+    fn replace_all(&mut self, rows: &[Row], root: Root) -> Result<(), StoreError> {
+        self.st.pending.clear();
+        self.st.dirty_since = None;
+        let mut disk = self.node.disk.lock().unwrap_or_else(|p| p.into_inner());
+        let result = disk.store.replace_all(rows, root);
+        if result.is_err() {
+            disk.failed = true;
+        }
+        result
     }
 }
 

@@ -1,0 +1,100 @@
+//! Cluster mode (quorum.md §1, fuse.md §1.2 step 8): the daemon's side of
+//! `ccfs_cluster::Host` and the start of the cluster service.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ccfs_cluster::corosync_conf::TREE_PATH;
+use ccfs_cluster::{ClusterConfig, ClusterService, ConfSync, Host, Options, Tree};
+use ccfs_memdb::{Change, StoreError};
+use ccfs_status::{ClusterInfo, ClusterNode, Status};
+
+use crate::node::Node;
+
+/// What the service's event loop needs from the daemon.
+pub struct ClusterHost {
+    pub node: Arc<Node>,
+    pub status: Arc<Mutex<Status>>,
+}
+
+impl ClusterHost {
+    fn status(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Host for ClusterHost {
+    fn with_tree(&self, f: &mut dyn FnMut(&mut dyn Tree)) {
+        self.node.with_tree(f);
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // A failure has put the tree into error mode already.
+        self.node.commit_pending().map_err(|e| StoreError {
+            op: "commit",
+            detail: e.to_string(),
+        })
+    }
+
+    fn changed(&self, changes: Vec<Change>) {
+        self.node.publish_cluster_changes(changes);
+    }
+
+    fn quorum_changed(&self, quorate: bool) {
+        self.node.set_quorate(quorate);
+        self.status().set_quorate(quorate);
+    }
+
+    fn cluster_config(&self, config: &ClusterConfig) {
+        let info = ClusterInfo {
+            name: config.cluster_name.clone(),
+            // Kept as 32 bits, like C (quorum.md §5.1).
+            config_version: config.config_version as u32,
+            nodes: config
+                .nodes
+                .iter()
+                .map(|n| ClusterNode {
+                    name: n.name.clone(),
+                    nodeid: n.nodeid,
+                    votes: n.quorum_votes,
+                })
+                .collect(),
+        };
+        self.status().set_cluster_info(info);
+    }
+
+    fn membership(&self, nodeids: &[u32]) {
+        // C takes `.members`' online flags from the kvstore group; until
+        // that group runs here, the dcdb group (the same members while
+        // both run) stands in.
+        self.status().set_kvstore_members(nodeids);
+    }
+}
+
+/// Run the corosync config sync once (reload allowed, quorum.md §1 step
+/// 2), start the cluster service and switch `node` to cluster mode.
+pub fn start(
+    node: &Arc<Node>,
+    status: Arc<Mutex<Status>>,
+    corosync_conf: &Path,
+) -> Result<Arc<ClusterService>, ccfs_cluster::Error> {
+    let conf_sync = ConfSync {
+        target: corosync_conf.to_path_buf(),
+        ..ConfSync::default()
+    };
+    let copy = node.read(|db| db.lookup(TREE_PATH).map(|e| e.data.clone()));
+    conf_sync.run(copy.as_deref(), true);
+    let host = Arc::new(ClusterHost {
+        node: Arc::clone(node),
+        status,
+    });
+    let service = Arc::new(ClusterService::start(
+        host,
+        Options {
+            conf_sync,
+            ..Options::default()
+        },
+    )?);
+    node.attach_cluster(Arc::clone(&service));
+    Ok(service)
+}

@@ -1,0 +1,177 @@
+//! Three real `ccfs` daemons in cluster mode, each mounted inside its own
+//! testnet node (network, mount and UTS namespaces with real corosync).
+//!
+//! Every daemon starts on a fresh database and imports the node's
+//! /etc/corosync/corosync.conf (fuse.md §1.2 step 7), so it runs in cluster
+//! mode. The test process reaches each mount through
+//! `/proc/<daemon pid>/root/<mount>`: the path walk happens in the
+//! daemon's mount namespace. The testnet guard kills every process it
+//! started and deletes the namespaces (and with them the mounts).
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ccfs_testnet::Cluster;
+
+pub const T: Duration = Duration::from_secs(90);
+
+pub fn ccfs_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ccfs")
+}
+
+pub struct Daemon {
+    pub nodeid: u32,
+    pub pid: u32,
+    /// The mount point as seen inside the node.
+    pub mount: PathBuf,
+}
+
+impl Daemon {
+    /// Start `ccfs -f` in node `nodeid` on the node's database (kept across
+    /// restarts) and wait until its mount answers.
+    pub fn start(c: &mut Cluster, nodeid: u32) -> Daemon {
+        let node = c.node(nodeid);
+        let dir = node.dir.join("ccfs");
+        for sub in ["mnt", "db", "run", "rrd"] {
+            fs::create_dir_all(dir.join(sub)).expect("create daemon dirs");
+        }
+        let s = |p: PathBuf| p.display().to_string();
+        let args: Vec<String> = vec![
+            ccfs_bin().into(),
+            "-f".into(),
+            "--mount".into(),
+            s(dir.join("mnt")),
+            "--db".into(),
+            s(dir.join("db/config.db")),
+            "--run-dir".into(),
+            s(dir.join("run")),
+            "--lock-file".into(),
+            s(dir.join("db/.pmxcfs.lockfile")),
+            "--pid-file".into(),
+            s(dir.join("ccfs.pid")),
+            "--nodename".into(),
+            node.name.clone(),
+            "--node-ip".into(),
+            node.addr.clone(),
+            "--rrd-dir".into(),
+            s(dir.join("rrd")),
+            "--ipc-name".into(),
+            format!("{}-n{nodeid}", c.prefix),
+        ];
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let sp = c.spawn_logged(nodeid, &refs).expect("spawn ccfs");
+        let d = Daemon {
+            nodeid,
+            pid: sp.pid,
+            mount: dir.join("mnt"),
+        };
+        let version = d.path(".version");
+        wait_until(&format!("node{nodeid} mounted"), || version.exists());
+        d
+    }
+
+    /// A path inside this daemon's mount, usable from the test process.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        let inner = self.mount.join(rel);
+        let inner = inner.strip_prefix("/").unwrap_or(&inner);
+        Path::new(&format!("/proc/{}/root", self.pid)).join(inner)
+    }
+
+    pub fn read(&self, rel: &str) -> std::io::Result<String> {
+        fs::read_to_string(self.path(rel))
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> std::io::Result<()> {
+        fs::write(self.path(rel), text)
+    }
+
+    pub fn mkdir(&self, rel: &str) -> std::io::Result<()> {
+        fs::create_dir(self.path(rel))
+    }
+
+    /// `"quorate": 1` in `.members`.
+    pub fn quorate(&self) -> bool {
+        self.read(".members")
+            .is_ok_and(|m| m.contains("\"quorate\": 1"))
+    }
+
+    /// Wait until `rel` reads `want` (replication is asynchronous for
+    /// everyone but the writer).
+    pub fn wait_content(&self, rel: &str, want: &str) {
+        wait_until(&format!("node{} {rel} = {want:?}", self.nodeid), || {
+            self.read(rel).is_ok_and(|t| t == want)
+        });
+    }
+
+    /// Wait until a write succeeds (quorate and synced).
+    pub fn wait_writable(&self, probe: &str) {
+        wait_until(&format!("node{} writable", self.nodeid), || {
+            self.write(probe, "probe").is_ok()
+        });
+    }
+}
+
+pub fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + T;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Start a 3-node cluster with a daemon in every node, all writable.
+pub fn start() -> (Cluster, Vec<Daemon>) {
+    let mut c = Cluster::start(3).expect("start testnet cluster");
+    let d: Vec<Daemon> = (1..=3).map(|id| Daemon::start(&mut c, id)).collect();
+    for x in &d {
+        x.wait_writable(&format!("probe-{}", x.nodeid));
+    }
+    (c, d)
+}
+
+/// Everything under the mount except the plugin files: (path, kind,
+/// mtime, content), sorted. Equal snapshots on all nodes = converged.
+pub fn snapshot(d: &Daemon) -> Vec<(String, bool, i64, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let root = d.path("");
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(&root).unwrap().display().to_string();
+            if rel.starts_with('.')
+                || ["local", "qemu-server", "lxc", "openvz"].contains(&rel.as_str())
+            {
+                continue;
+            }
+            let Ok(m) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(p.clone());
+                out.push((rel, true, m.mtime(), Vec::new()));
+            } else {
+                out.push((rel, false, m.mtime(), fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Wait until all daemons show the same tree; returns its size.
+pub fn converge(d: &[Daemon]) -> usize {
+    let deadline = Instant::now() + T;
+    loop {
+        let snaps: Vec<_> = d.iter().map(snapshot).collect();
+        if snaps.iter().all(|s| *s == snaps[0]) {
+            return snaps[0].len();
+        }
+        assert!(Instant::now() < deadline, "trees never converged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
