@@ -63,11 +63,9 @@ impl Host for ClusterHost {
         self.status().set_cluster_info(info);
     }
 
-    fn membership(&self, nodeids: &[u32]) {
-        // C takes `.members`' online flags from the kvstore group; until
-        // that group runs here, the dcdb group (the same members while
-        // both run) stands in.
-        self.status().set_kvstore_members(nodeids);
+    fn membership(&self, _nodeids: &[u32]) {
+        // `.members`' online flags come from the kvstore group
+        // (kvstore.md §6.1): the daemon's KvstoreService sets them.
     }
 }
 

@@ -16,7 +16,8 @@ use crate::cli::Options;
 use crate::cluster;
 use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
 use crate::host::{self, HostError};
-use crate::ipc_backend::{IpcBackend, LocalStatus};
+use crate::ipc_backend::{IpcBackend, LocalStatus, StatusUpdates};
+use crate::kvstore_updates::KvstoreUpdates;
 use crate::logging::{self, DebugSwitch};
 use crate::node::{unix_now, Node};
 use crate::process::{self, DatabaseLock, Forked, InstanceLock, ProcessError, Readiness};
@@ -234,9 +235,15 @@ fn serve(
     node.set_invalidation_sink(tx);
     spawn_invalidator(session.notifier(), Arc::downgrade(&node), rx)
         .map_err(DaemonError::Thread)?;
-    if cluster_mode {
+    // The status group runs next to the dcdb group (kvstore.md §1).
+    let kvstore = if cluster_mode {
         cluster::start(&node, status.clone(), &opts.corosync_conf)?;
-    }
+        let options = ccfs_cluster::KvstoreOptions::new(&node_ip.to_string());
+        let service = ccfs_cluster::KvstoreService::start(status.clone(), options)?;
+        Some(Arc::new(service))
+    } else {
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flusher = spawn_flusher(node.clone(), stop.clone()).map_err(DaemonError::Thread)?;
     let (stop_tx, stop_rx) = mpsc::channel();
@@ -244,7 +251,15 @@ fn serve(
     let mut unmounter = session.unmount_callable();
 
     // Step 13: the IPC server serves the same node and status as FUSE.
-    let ipc = start_ipc(opts, gid, nodename, &node, &status)?;
+    let updates: Arc<dyn StatusUpdates> = match &kvstore {
+        Some(service) => Arc::new(KvstoreUpdates {
+            service: service.clone(),
+        }),
+        None => Arc::new(LocalStatus {
+            status: status.clone(),
+        }),
+    };
+    let ipc = start_ipc(opts, gid, nodename, &node, &status, updates)?;
     process::remove_restart_flag(&opts.run_dir);
     // The request loop runs in its own thread so that a busy mount (a
     // shell sitting in it, an editor holding a file) cannot keep the daemon
@@ -287,6 +302,10 @@ fn serve(
         // Leave the group and commit what it delivered; writers still
         // waiting get EBUSY.
         c.shutdown();
+    }
+    if let Some(k) = &kvstore {
+        // Bumps clinfo and leaves the status group.
+        k.shutdown();
     }
     stop.store(true, Ordering::Relaxed);
     flusher.thread().unpark();
@@ -341,20 +360,20 @@ fn spawn_flusher(
 }
 
 /// The local IPC service `pve2` (ipc.md) on the node and status that FUSE
-/// serves. Local mode: status changes stay on this node.
+/// serves; status changes go to `updates` (local only, or the kvstore
+/// group).
 fn start_ipc(
     opts: &Options,
     gid: u32,
     nodename: &str,
     node: &Arc<Node>,
     status: &Arc<Mutex<Status>>,
+    updates: Arc<dyn StatusUpdates>,
 ) -> Result<ccfs_ipc::Server, DaemonError> {
     let backend = IpcBackend {
         node: node.clone(),
         status: status.clone(),
-        updates: Arc::new(LocalStatus {
-            status: status.clone(),
-        }),
+        updates,
         nodename: nodename.to_string(),
     };
     let config = ccfs_ipc::Config::new(&opts.ipc_name, gid);

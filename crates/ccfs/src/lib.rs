@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod fuse;
 pub mod host;
 pub mod ipc_backend;
+pub mod kvstore_updates;
 pub mod logging;
 pub mod node;
 pub mod plugins;
