@@ -1,7 +1,8 @@
 //! Figures of the kvstore service on the 3-node harness (printed; run with
 //! `--nocapture` to see them): SET_STATUS → visible on another node
-//! latency, and cluster log throughput. Asserts only that everything
-//! arrived.
+//! latency, cluster log throughput, and process CPU per 1000 RRD samples
+//! (sender and receivers, RRD files written directly with librrd).
+//! Asserts only that everything arrived.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ mod kvstore_support;
 
 const SAMPLES: usize = 200;
 const LOGS: usize = 1000;
+const RRD_SAMPLES: usize = 1000;
 
 fn ns(s: &str) -> u64 {
     s.parse().expect("monotonic ns")
@@ -60,4 +62,84 @@ fn set_status_latency_and_log_throughput() {
         LOGS as f64 / secs
     );
     p[1].ok(&format!("wait-logs tp {LOGS} 60000"));
+
+    // 1000 guests' RRD samples from node1: one new RRD file per guest on
+    // every node; CPU time of each process for the whole batch.
+    let cpu = |q: &mut kvstore_support::KvNode| -> u64 { q.ok("cpu").parse().unwrap() };
+    let before: Vec<u64> = p.iter_mut().map(cpu).collect();
+    let send_us: f64 = p[0]
+        .ok(&format!("rrdburst {RRD_SAMPLES} 30"))
+        .parse()
+        .unwrap();
+    for id in 1..=3 {
+        let dir = c.node(id).dir.join("rrd/pve-vm-9.0");
+        let deadline = std::time::Instant::now() + kvstore_support::T;
+        loop {
+            let n = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+            if n >= RRD_SAMPLES {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node{id}: {n} RRD files"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // the last file may still be written when it appears: settle briefly
+    std::thread::sleep(Duration::from_millis(200));
+    let after: Vec<u64> = p.iter_mut().map(cpu).collect();
+    let per_1000 = |i: usize| (after[i] - before[i]) as f64 / 1e3 * 1000.0 / RRD_SAMPLES as f64;
+    println!(
+        "kvstore RRD: {RRD_SAMPLES} samples (new files) sent in {:.0} ms; CPU per 1000 samples: node1 (sender) {:.0} ms, node2 {:.0} ms, node3 {:.0} ms",
+        send_us / 1e3,
+        per_1000(0),
+        per_1000(1),
+        per_1000(2)
+    );
+
+    // The same guests again, 30 s later: updates of existing files only.
+    let before = after;
+    let send_us: f64 = p[0]
+        .ok(&format!("rrdburst {RRD_SAMPLES} 0"))
+        .parse()
+        .unwrap();
+    let last = format!("rrd/pve-vm-9.0/{}", 1000 + RRD_SAMPLES - 1);
+    for id in 1..=3 {
+        let file = c.node(id).dir.join(&last);
+        let deadline = std::time::Instant::now() + kvstore_support::T;
+        loop {
+            let out = std::process::Command::new("rrdtool")
+                .arg("lastupdate")
+                .arg(&file)
+                .output()
+                .expect("rrdtool");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            // the first burst was stamped 30 s ago, this one now
+            let stamp = text
+                .lines()
+                .last()
+                .and_then(|l| l.split(':').next())
+                .and_then(|t| t.trim().parse::<u64>().ok());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            if stamp.is_some_and(|t| t + 20 > now) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "node{id}: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let after: Vec<u64> = p.iter_mut().map(cpu).collect();
+    let per_1000 = |i: usize| (after[i] - before[i]) as f64 / 1e3 * 1000.0 / RRD_SAMPLES as f64;
+    println!(
+        "kvstore RRD: {RRD_SAMPLES} samples (existing files) sent in {:.0} ms; CPU per 1000 samples: node1 (sender) {:.0} ms, node2 {:.0} ms, node3 {:.0} ms",
+        send_us / 1e3,
+        per_1000(0),
+        per_1000(1),
+        per_1000(2)
+    );
 }

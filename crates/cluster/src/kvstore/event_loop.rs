@@ -313,3 +313,42 @@ impl Loop {
         self.cmap.finalize();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmap_config_becomes_status_cluster_info() {
+        let c = ClusterConfig {
+            cluster_name: "clu".into(),
+            config_version: (1u64 << 32) + 7,
+            nodes: vec![ccfs_corosync::ClusterNode {
+                name: "n1".into(),
+                nodeid: 4,
+                ring0_addr: Some("10.0.0.4".into()),
+                quorum_votes: 2,
+            }],
+        };
+        let info = cluster_info(&c);
+        assert_eq!(info.name, "clu");
+        assert_eq!(info.config_version, 7, "kept as 32 bits like C");
+        assert_eq!(
+            info.nodes,
+            vec![ClusterNode {
+                name: "n1".into(),
+                nodeid: 4,
+                votes: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn a_stop_for_good_wins_over_a_rejoin() {
+        assert_eq!(merge_leave(None, None), None);
+        assert_eq!(merge_leave(Some(true), None), Some(true));
+        assert_eq!(merge_leave(None, Some(false)), Some(false));
+        assert_eq!(merge_leave(Some(true), Some(false)), Some(false));
+        assert_eq!(merge_leave(Some(true), Some(true)), Some(true));
+    }
+}
