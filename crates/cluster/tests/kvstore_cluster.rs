@@ -218,3 +218,48 @@ fn restarted_process_gets_the_log_back_and_members_follow_the_network() {
         q.wait_members(&all);
     }
 }
+
+fn restarts(status: &str) -> u64 {
+    status
+        .rsplit_once("restarts=")
+        .and_then(|(_, n)| n.parse().ok())
+        .expect("restarts in status")
+}
+
+#[test]
+fn protocol_violation_makes_members_rejoin_and_quit_leaves_the_group() {
+    let mut c = Cluster::start(3).unwrap();
+    let mut p = start_all(&mut c);
+    p[0].ok("set kv/before v1");
+    p[2].wait_value("get node1 kv/before", "v1");
+
+    // A message shorter than a header (dfsm.md §8.1 rule 3): every member
+    // leaves, rejoins after the restart delay (1 s here) and resyncs.
+    let out = c
+        .node(1)
+        .run_ok(&[kvstore_support::BIN, "--inject", "x"])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sent");
+    for q in p.iter_mut() {
+        q.wait("a restart", "status", |r| {
+            r.as_ref().is_ok_and(|s| restarts(s) >= 1)
+        });
+        q.wait_synced(3);
+    }
+    // keys re-announced at the resync, new values flow again
+    p[2].wait_value("get node1 kv/before", "v1");
+    p[1].ok("set kv/after v2");
+    p[0].wait_value("get node2 kv/after", "v2");
+    p[2].wait_value("get node2 kv/after", "v2");
+
+    // `quit` shuts node2's service down: it leaves the group at once
+    let pid = p[1].pid;
+    p[1].send("quit");
+    c.node_mut(2)
+        .wait_exit(pid, Duration::from_secs(30))
+        .expect("kvstore-node exits after quit");
+    p[0].wait_synced(2);
+    p[0].wait_members(&[member("node2", 2, 0), member("node3", 3, 1)]);
+    // its values stay visible (kvstore.md §11.5)
+    assert_eq!(p[0].ok("get node2 kv/after"), "v2");
+}

@@ -21,6 +21,11 @@
 //! time of this process in µs), `quit`.
 //! Options: `--nodename NAME`, `--ip IP`, `--rrd-dir DIR` (all required),
 //! `--restart-delay-ms N`.
+//!
+//! `kvstore-node --inject TEXT` instead joins `pve_kvstore_v1` as a
+//! foreign member, multicasts TEXT's bytes once its join is seen, waits
+//! for their delivery, leaves and prints `sent` (protocol violations for
+//! the tests, dfsm.md §8.1).
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -28,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ccfs_cluster::{KvstoreOptions, KvstoreService};
+use ccfs_corosync::{CpgEvent, CpgGroup, Dispatch, KVSTORE_GROUP};
 use ccfs_kvstore::RrdFiles;
 use ccfs_status::clusterlog::Walk;
 use ccfs_status::Status;
@@ -255,7 +261,48 @@ fn command(svc: &KvstoreService, status: &Mutex<Status>, line: &str) -> Answer {
     }
 }
 
+fn inject(payload: &[u8]) -> Result<(), String> {
+    let cpg = CpgGroup::new(KVSTORE_GROUP).map_err(|e| e.to_string())?;
+    cpg.initialize().map_err(|e| e.to_string())?;
+    let (me, pid) = (cpg.local_nodeid(), cpg.pid());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sent = false;
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        cpg.dispatch(Dispatch::One, &mut events)
+            .map_err(|e| e.to_string())?;
+        for ev in events.drain(..) {
+            match ev {
+                CpgEvent::ConfChange { members, .. }
+                    if !sent && members.iter().any(|m| m.nodeid == me && m.pid == pid) =>
+                {
+                    cpg.mcast(payload).map_err(|e| e.to_string())?;
+                    sent = true;
+                }
+                CpgEvent::Deliver { nodeid, pid: p, .. } if nodeid == me && p == pid => {
+                    cpg.finalize();
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+    }
+    Err("timed out".into())
+}
+
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--inject") {
+        let payload = argv.get(2).cloned().unwrap_or_default().into_bytes();
+        match inject(&payload) {
+            Ok(()) => println!("sent"),
+            Err(e) => {
+                eprintln!("kvstore-node: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
