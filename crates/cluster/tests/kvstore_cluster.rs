@@ -263,3 +263,38 @@ fn protocol_violation_makes_members_rejoin_and_quit_leaves_the_group() {
     // its values stay visible (kvstore.md §11.5)
     assert_eq!(p[0].ok("get node2 kv/after"), "v2");
 }
+
+#[test]
+fn values_set_before_corosync_runs_are_announced_at_the_first_sync() {
+    let mut c = Cluster::build(ccfs_testnet::Options {
+        start_corosync: false,
+        ..ccfs_testnet::Options::default()
+    })
+    .unwrap();
+    let mut n1 = KvNode::start(&mut c, 1);
+    let s = n1.ok("status");
+    assert!(s.starts_with("joined=0 mode=none members=0"), "{s}");
+    // no CPG handle: stored locally, nothing sent (kvstore.md §2)
+    n1.ok("set kv/early before corosync");
+    assert_eq!(n1.ok("get node1 kv/early"), "before corosync");
+    n1.ok("log 6 early logged without corosync");
+    assert_eq!(n1.cmd("big kv/huge 40000"), Err(EFBIG));
+    let members = n1.ok("members");
+    assert!(!members.contains("\"cluster\""), "no cmap yet: {members}");
+
+    for id in 1..=3 {
+        c.start_corosync(id).unwrap();
+    }
+    c.wait_formed(Duration::from_secs(60)).unwrap();
+    let mut n2 = KvNode::start(&mut c, 2);
+    n1.wait_synced(2);
+    n2.wait_synced(2);
+    // the local table is re-announced at the sync, the log merged
+    n2.wait_value("get node1 kv/early", "before corosync");
+    n2.ok("wait-logs early 1 30000");
+    n1.wait_members(&[
+        member("node1", 1, 1),
+        member("node2", 2, 1),
+        member("node3", 3, 0),
+    ]);
+}
