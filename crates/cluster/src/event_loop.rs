@@ -190,6 +190,7 @@ impl Loop {
             .as_ref()
             .is_none_or(|n| n.mode().is_restartable());
         if !restartable {
+            self.shared.abort_waiters();
             self.cpg_state = CpgState::Stopped;
             return;
         }
@@ -349,6 +350,7 @@ impl Loop {
             }
         } else {
             tracing::error!("dcdb stopped until the daemon restarts");
+            self.shared.abort_waiters();
             CpgState::Stopped
         };
     }

@@ -123,6 +123,20 @@ impl Shared {
             .is_some_and(|w| w.quiet)
     }
 
+    /// Wake every waiting writer with EBUSY: their messages will never be
+    /// delivered (the group stopped for good). pmxcfs leaves them blocked
+    /// until the daemon restarts; a FUSE request hanging forever helps
+    /// nobody.
+    pub fn abort_waiters(&self) {
+        let waiting: Vec<Waiter> = lock(&self.waiters)
+            .as_mut()
+            .map(|w| w.drain().map(|(_, w)| w).collect())
+            .unwrap_or_default();
+        for w in waiting {
+            let _ = w.tx.try_send(Err(EBUSY));
+        }
+    }
+
     /// Wake every waiting writer with EBUSY and refuse new ones.
     pub fn close(&self) {
         self.stop.store(true, Ordering::SeqCst);
