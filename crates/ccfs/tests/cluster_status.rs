@@ -197,3 +197,91 @@ fn status_log_and_members_through_ipc_on_three_daemons() {
         });
     }
 }
+
+fn online(name: &str, id: u32, on: u8) -> String {
+    format!("\"{name}\": {{ \"id\": {id}, \"online\": {on}")
+}
+
+fn wait_members(d: &Daemon, fragments: &[String]) {
+    wait_until(&format!("node{} .members {fragments:?}", d.nodeid), || {
+        d.read(".members")
+            .is_ok_and(|m| fragments.iter().all(|f| m.contains(f.as_str())))
+    });
+}
+
+#[test]
+fn members_follow_a_partition_and_a_restarted_daemon_gets_the_log_back() {
+    let mut c = Cluster::start(3).expect("start testnet cluster");
+    let mut d: Vec<Daemon> = (1..=3).map(|id| Daemon::start(&mut c, id)).collect();
+    let all: Vec<String> = (1..=3)
+        .map(|id| online(&format!("node{id}"), id, 1))
+        .chain(["\"quorate\": 1".to_string()])
+        .collect();
+    for x in &d {
+        wait_members(x, &all);
+    }
+    for id in 1..=3u32 {
+        let msg = format!("before restart {id}");
+        let r = session(&mut c, id, &[log_msg(6, "root@pam", "old", &msg)]);
+        assert_eq!(r[0].0, 0);
+    }
+    wait_until("node1 has all old entries", || {
+        d[0].read(".clusterlog")
+            .is_ok_and(|l| l.matches("\"tag\": \"old\"").count() == 3)
+    });
+
+    // node3 cut off: alone and not quorate there, offline for the others
+    c.partition(3).unwrap();
+    wait_members(
+        &d[2],
+        &[
+            online("node3", 3, 1),
+            online("node1", 1, 0),
+            online("node2", 2, 0),
+            "\"quorate\": 0".into(),
+        ],
+    );
+    for x in &d[..2] {
+        wait_members(
+            x,
+            &[
+                online("node1", 1, 1),
+                online("node2", 2, 1),
+                online("node3", 3, 0),
+                "\"quorate\": 1".into(),
+            ],
+        );
+    }
+    c.heal(3).unwrap();
+    for x in &d {
+        wait_members(x, &all);
+    }
+
+    // node3's daemon stopped (SIGTERM) and started again: its log comes
+    // back merged from the others
+    let pid = d[2].pid;
+    assert!(c.node(3).signal(pid, libc::SIGTERM));
+    c.node_mut(3)
+        .wait_exit(pid, Duration::from_secs(30))
+        .expect("daemon stops on SIGTERM");
+    d.pop();
+    wait_members(&d[0], &[online("node3", 3, 0)]);
+    let r = session(
+        &mut c,
+        1,
+        &[log_msg(6, "root@pam", "old", "while node3 was down")],
+    );
+    assert_eq!(r[0].0, 0);
+    let n3 = Daemon::start(&mut c, 3);
+    wait_until("node3 got the log back", || {
+        n3.read(".clusterlog").is_ok_and(|l| {
+            l.matches("\"tag\": \"old\"").count() == 4
+                && (1..=3).all(|id| l.contains(&format!("\"msg\": \"before restart {id}\"")))
+                && l.contains("\"msg\": \"while node3 was down\"")
+        })
+    });
+    d.push(n3);
+    for x in &d {
+        wait_members(x, &all);
+    }
+}
