@@ -174,13 +174,29 @@ pub fn remove_restart_flag(run_dir: &Path) {
 
 /// A FUSE daemon killed hard leaves a mount whose every access fails with
 /// ENOTCONN; a lazy unmount clears it (DESIGN.md, "Running a cluster").
+/// `stat` may still succeed for a few seconds from the kernel's attribute
+/// cache (entries are cached with a TTL), so `statfs`, which always asks
+/// the daemon, decides.
 pub fn clear_dead_mount(mount: &Path) {
-    if let Err(e) = fs::metadata(mount) {
-        if e.raw_os_error() == Some(libc::ENOTCONN) {
-            tracing::warn!("clearing dead mount at {}", mount.display());
-            lazy_unmount(mount);
-        }
+    if is_dead_mount(mount) {
+        tracing::warn!("clearing dead mount at {}", mount.display());
+        lazy_unmount(mount);
     }
+}
+
+fn is_dead_mount(mount: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(mount.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes into the zeroed struct we own; the path is a
+    // valid NUL-terminated string.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut buf) };
+    let statfs_dead =
+        rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN);
+    let stat_dead =
+        matches!(fs::metadata(mount), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+    statfs_dead || stat_dead
 }
 
 pub fn lazy_unmount(mount: &Path) -> bool {
