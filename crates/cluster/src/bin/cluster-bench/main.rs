@@ -38,7 +38,17 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [] => service::run(),
-        [flag, path] if flag == "--ccfs" => fuse::run(path),
+        [flag, path] if flag == "--ccfs" => {
+            // The daemons start inside the nodes' namespaces from another
+            // working directory: hand them an absolute path.
+            match std::fs::canonicalize(path) {
+                Ok(abs) => fuse::run(&abs.to_string_lossy()),
+                Err(e) => {
+                    eprintln!("cluster-bench: {path}: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
         _ => {
             eprintln!("usage: cluster-bench [--ccfs PATH]");
             std::process::exit(2);
