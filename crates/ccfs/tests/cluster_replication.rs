@@ -103,3 +103,89 @@ fn vmids_are_unique_across_nodes_and_locks_are_shared() {
         d[2].path("priv/lock/qemu-100").is_dir()
     });
 }
+
+/// The memdb version of VM `vmid`'s config in `.vmlist` (the global
+/// version of its last change: one more per dcdb message).
+fn vm_version(d: &cluster_common::Daemon, vmid: u32) -> u64 {
+    let vmlist = d.read(".vmlist").unwrap();
+    let key = format!("\"{vmid}\": {{");
+    let line = vmlist
+        .lines()
+        .find(|l| l.starts_with(&key))
+        .unwrap_or_else(|| panic!("VM {vmid} in {vmlist}"));
+    let v = line.rsplit("\"version\": ").next().unwrap();
+    v.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().unwrap()
+}
+
+fn open_trunc(path: &std::path::Path) -> fs::File {
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap()
+}
+
+#[test]
+fn an_overwrite_is_one_message_and_nobody_sees_the_old_content_after_open_trunc() {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+
+    let (_c, d) = start();
+    let conf = "nodes/node1/qemu-server/100.conf";
+    wait_until("node dir", || {
+        fs::create_dir_all(d[0].path("nodes/node1/qemu-server")).is_ok()
+    });
+    let path = d[0].path(conf);
+    fs::write(&path, "memory: 512\ncores: 4\n").unwrap();
+
+    // O_TRUNC and the first write (at offset 0) travel as one WRITE in
+    // truncate mode: the version moves by one, and what is left is
+    // exactly the new data, everywhere.
+    let before = vm_version(&d[0], 100);
+    open_trunc(&path).write_all(b"memory: 1024\n").unwrap();
+    assert_eq!(vm_version(&d[0], 100), before + 1);
+    for x in &d {
+        x.wait_content(conf, "memory: 1024\n");
+    }
+
+    // Looking at the file between the open and the first write pays the
+    // truncate: the reader, and then every node, sees it empty.
+    let mut f = open_trunc(&path);
+    assert_eq!(d[0].read(conf).unwrap(), "");
+    d[1].wait_content(conf, "");
+    f.write_all(b"late\n").unwrap();
+    drop(f);
+    d[2].wait_content(conf, "late\n");
+
+    // open(O_TRUNC) and close without a write: empty everywhere.
+    drop(open_trunc(&path));
+    for x in &d {
+        x.wait_content(conf, "");
+    }
+
+    // A first write at an offset: the truncate first, then the write.
+    fs::write(&path, "abcdefgh").unwrap();
+    open_trunc(&path).write_all_at(b"xy", 3).unwrap();
+    d[1].wait_content(conf, "\0\0\0xy");
+
+    // Two truncating opens and one write: the second close does not
+    // truncate again.
+    fs::write(&path, "old content\n").unwrap();
+    let mut f1 = open_trunc(&path);
+    let f2 = open_trunc(&path);
+    f1.write_all(b"new\n").unwrap();
+    drop(f2);
+    drop(f1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for x in &d {
+        x.wait_content(conf, "new\n");
+    }
+
+    // ftruncate through a handle that owes a truncate: both happen in
+    // order (zeros, not the old bytes).
+    fs::write(&path, "abcdef").unwrap();
+    let f = open_trunc(&path);
+    f.set_len(4).unwrap();
+    drop(f);
+    d[2].wait_content(conf, "\0\0\0\0");
+}

@@ -50,7 +50,7 @@ fn tree_ttl(path: &str) -> Duration {
 }
 
 impl CcfsFs {
-    fn quorate(&self) -> bool {
+    pub(super) fn quorate(&self) -> bool {
         self.node.quorum().is_quorate()
     }
 
@@ -99,6 +99,10 @@ impl CcfsFs {
                 return Ok(self.plugin_attr(p));
             }
         }
+        let found = self.node.read(|db| db.child(dir, name).map(|e| e.inode));
+        if let Some(inode) = found {
+            self.pay_truncate(inode);
+        }
         let quorate = self.quorate();
         let gid = self.cfg.www_data_gid;
         self.node.read(|db| {
@@ -131,7 +135,10 @@ impl CcfsFs {
     pub(super) fn do_getattr(&self, ino: u64) -> R<(FileAttr, Duration)> {
         match Target::from_ino(ino).ok_or(Errno::ENOENT)? {
             Target::Plugin(p) => Ok(self.plugin_attr(p)),
-            Target::Tree(i) => self.tree_attr(i).map(|(a, ttl, _, _)| (a, ttl)),
+            Target::Tree(i) => {
+                self.pay_truncate(i);
+                self.tree_attr(i).map(|(a, ttl, _, _)| (a, ttl))
+            }
         }
     }
 
@@ -193,6 +200,7 @@ impl CcfsFs {
             (Kind::File, true) => return Err(Errno::ENOTDIR),
             _ => {}
         }
+        self.pay_truncate(inode);
         let kept = self.content_if_open(inode);
         self.node
             .delete(Origin::Kernel, &path)
@@ -236,8 +244,15 @@ impl CcfsFs {
         {
             return Err(Errno::EEXIST);
         }
+        let moved = self.node.read(|db| db.lookup(&from).map(|e| e.inode));
+        if let Some(inode) = moved {
+            self.pay_truncate(inode);
+        }
         // A file replaced by the rename stays readable through its handles.
         let replaced = self.node.read(|db| db.lookup(&to).map(|e| e.inode));
+        if let Some(inode) = replaced {
+            self.pay_truncate(inode);
+        }
         let kept = replaced.and_then(|i| self.content_if_open(i).map(|d| (i, d)));
         self.node
             .rename(Origin::Kernel, &from, &to)
@@ -259,7 +274,10 @@ impl CcfsFs {
     pub(super) fn do_setattr(&self, ino: u64, s: SetAttr) -> R<(FileAttr, Duration)> {
         let target = Target::from_ino(ino).ok_or(Errno::ENOENT)?;
         let tree = match target {
-            Target::Tree(i) => Some(self.tree_attr(i)?),
+            Target::Tree(i) => {
+                self.pay_truncate_or_fail(i)?;
+                Some(self.tree_attr(i)?)
+            }
             Target::Plugin(_) => None,
         };
         // chmod / chown: accepted or refused, never stored (fuse.md §4.13–14).

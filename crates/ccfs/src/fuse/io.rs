@@ -1,7 +1,7 @@
 //! open, read, write, flush, release, fsync (fuse.md §4.8–4.11,
 //! plugins.md §1, §2.6), with the kernel page cache used where allowed.
 
-use ccfs_memdb::Kind;
+use ccfs_memdb::{Inode, Kind};
 use fuser::{Errno, FopenFlags};
 
 use super::errno_of;
@@ -41,12 +41,27 @@ impl CcfsFs {
                 Ok((fh, FopenFlags::FOPEN_DIRECT_IO))
             }
             Target::Tree(inode) => {
+                self.pay_truncate(inode);
                 let (kind, version) = self
                     .node
                     .read(|db| db.get(inode).map(|e| (e.kind, e.version)))
                     .ok_or(Errno::ENOENT)?;
                 if kind == Kind::Dir {
                     return Err(Errno::EISDIR);
+                }
+                let cluster = self.node.cluster().is_some();
+                if truncate && writes(flags) && cluster {
+                    // Paid by the first write (one message for both) or by
+                    // whatever comes first (`owed`). The checks a truncate
+                    // would fail right now fail the open, as in C.
+                    if !self.quorate() {
+                        return Err(Errno::EACCES);
+                    }
+                    self.owed.owe(inode);
+                    self.files.opened(inode, None);
+                    // Flush stays on: close() reports a truncate that the
+                    // flush had to pay and could not.
+                    return Ok((0, FopenFlags::FOPEN_DIRECT_IO));
                 }
                 // Atomic O_TRUNC: the truncate is part of the open and, like
                 // the writes that follow, committed at flush/release. (Linux
@@ -73,7 +88,7 @@ impl CcfsFs {
                     // every write reaches memdb with its own errno, and a
                     // shared writable mmap fails with ENODEV.
                     self.files.opened(inode, None);
-                    return Ok((0, FopenFlags::FOPEN_DIRECT_IO));
+                    return Ok((0, self.writer_open_flags()));
                 }
                 // Readers use the page cache; it is kept only if the file
                 // did not change since the kernel last opened it. Nothing to
@@ -84,6 +99,53 @@ impl CcfsFs {
                 }
                 Ok((0, open_flags))
             }
+        }
+    }
+
+    /// Open flags of a handle that writes (also the handle of create).
+    /// Cluster mode has nothing to do at close (every write was applied on
+    /// all members before it returned): no flush round trip either.
+    pub(super) fn writer_open_flags(&self) -> FopenFlags {
+        if self.node.cluster().is_some() {
+            FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH
+        } else {
+            FopenFlags::FOPEN_DIRECT_IO
+        }
+    }
+
+    /// Pay what `inode` owes (a truncate from `open(O_TRUNC)`, cluster
+    /// mode) before it is looked at or changed otherwise. The debt is gone
+    /// afterwards whatever the outcome; the error is for callers that can
+    /// report one (flush, fsync, setattr, write), others log it.
+    pub(super) fn pay_truncate_or_fail(&self, inode: Inode) -> R<()> {
+        self.owed.settle(inode, |owed| {
+            if !owed {
+                return (true, Ok(()));
+            }
+            (true, self.truncate_to_zero(inode))
+        })
+    }
+
+    pub(super) fn pay_truncate(&self, inode: Inode) {
+        if let Err(e) = self.pay_truncate_or_fail(inode) {
+            tracing::warn!("truncate of inode {inode} owed by open(O_TRUNC) failed: {e:?}");
+        }
+    }
+
+    fn truncate_to_zero(&self, inode: Inode) -> R<()> {
+        let path = match self.tree_path(inode) {
+            Ok(p) => p,
+            // Removed meanwhile: nothing left to truncate.
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match self
+            .node
+            .write(Origin::Kernel, Durability::Now, &path, 0, &[], true)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.errno() == libc::ENOENT => Ok(()),
+            Err(e) => Err(errno_of(&e)),
         }
     }
 
@@ -101,6 +163,7 @@ impl CcfsFs {
                 _ => Err(Errno::EBADF),
             },
             Target::Tree(inode) => {
+                self.pay_truncate(inode);
                 let r = self.node.read(|db| match db.get(inode) {
                     Some(e) if e.kind == Kind::File => Some(Ok(window(&e.data))),
                     Some(_) => Some(Err(Errno::EISDIR)),
@@ -131,24 +194,52 @@ impl CcfsFs {
                 let _ = fh;
                 Err(Errno::EIO)
             }
-            Target::Tree(inode) => {
-                let path = self.tree_path(inode)?;
-                self.node
-                    .write(
-                        Origin::Kernel,
-                        Durability::Deferred,
-                        &path,
-                        offset,
-                        data,
-                        false,
-                    )
-                    .map_err(|e| errno_of(&e))
-            }
+            Target::Tree(inode) => self.owed.settle(inode, |owed| {
+                (true, self.tree_write(inode, offset, data, owed))
+            }),
         }
     }
 
-    /// flush/fsync/release of a handle that may have written: commit.
-    pub(super) fn do_commit(&self) -> R<()> {
+    /// A write to a tree file; `owed`: the file owes a truncate (cluster
+    /// mode), which a write at offset 0 pays in the same message.
+    fn tree_write(&self, inode: Inode, offset: u64, data: &[u8], owed: bool) -> R<u32> {
+        let path = self.tree_path(inode)?;
+        let write = |offset: u64, truncate: bool| {
+            self.node
+                .write(
+                    Origin::Kernel,
+                    Durability::Deferred,
+                    &path,
+                    offset,
+                    data,
+                    truncate,
+                )
+                .map_err(|e| errno_of(&e))
+        };
+        if !owed {
+            return write(offset, false);
+        }
+        if offset != 0 {
+            self.truncate_to_zero(inode)?;
+            return write(offset, false);
+        }
+        let result = write(0, true);
+        if let Err(e) = result {
+            // Failed for its size: the truncate alone would have worked,
+            // as it did at open in C.
+            if e == Errno::ENOSPC || e == Errno::EFBIG {
+                self.truncate_to_zero(inode)?;
+            }
+        }
+        result
+    }
+
+    /// flush/fsync/release of a handle that may have written: pay an owed
+    /// truncate, commit.
+    pub(super) fn do_commit(&self, ino: u64) -> R<()> {
+        if let Some(Target::Tree(inode)) = Target::from_ino(ino) {
+            self.pay_truncate_or_fail(inode)?;
+        }
         self.node.flush().map_err(|e| errno_of(&e))
     }
 
@@ -156,13 +247,14 @@ impl CcfsFs {
         if fh != 0 {
             self.handles.remove(fh);
         }
+        let result = if writes(flags) {
+            self.do_commit(ino)
+        } else {
+            Ok(())
+        };
         if let Some(Target::Tree(inode)) = Target::from_ino(ino) {
             self.files.released(inode);
         }
-        if writes(flags) {
-            self.do_commit()
-        } else {
-            Ok(())
-        }
+        result
     }
 }

@@ -13,6 +13,7 @@ mod handles;
 mod ino;
 mod io;
 mod notify;
+mod owed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use crate::node::Node;
 use crate::render::Renderer;
 use files::OpenFiles;
 use handles::Handles;
+use owed::OwedTruncates;
 
 /// How long the kernel may trust a tree entry or its attributes. Changes
 /// the kernel did not make itself are invalidated through the notifier, so
@@ -49,6 +51,9 @@ pub struct CcfsFs {
     handles: Handles,
     /// Open tree files: handle counts, versions, removed files' content.
     files: OpenFiles,
+    /// Cluster mode: files opened with O_TRUNC whose truncate is not sent
+    /// yet (see `owed`).
+    owed: OwedTruncates,
 }
 
 impl CcfsFs {
@@ -65,6 +70,7 @@ impl CcfsFs {
             debug,
             handles: Handles::default(),
             files: OpenFiles::default(),
+            owed: OwedTruncates::default(),
         }
     }
 }
