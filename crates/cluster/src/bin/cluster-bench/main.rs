@@ -5,6 +5,7 @@
 //! ```text
 //! target/release/cluster-bench                       # cluster-node processes
 //! target/release/cluster-bench --ccfs target/release/ccfs   # ccfs daemons, through FUSE
+//! target/release/cluster-bench --ccfs target/release/ccfs --rejoins 20   # rejoin spread
 //! ```
 //!
 //! Prints one line per figure: creates/s and overwrites/s on node1,
@@ -36,22 +37,30 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => service::run(),
-        [flag, path] if flag == "--ccfs" => {
-            // The daemons start inside the nodes' namespaces from another
-            // working directory: hand them an absolute path.
-            match std::fs::canonicalize(path) {
-                Ok(abs) => fuse::run(&abs.to_string_lossy()),
-                Err(e) => {
-                    eprintln!("cluster-bench: {path}: {e}");
-                    std::process::exit(2);
-                }
-            }
-        }
-        _ => {
-            eprintln!("usage: cluster-bench [--ccfs PATH]");
+    let (ccfs, rejoins) = match args.as_slice() {
+        [] => (None, 1),
+        [flag, path] if flag == "--ccfs" => (Some(path), 1),
+        [flag, path, r, n] if flag == "--ccfs" && r == "--rejoins" => match n.parse() {
+            Ok(n) if n > 0 => (Some(path), n),
+            _ => usage(),
+        },
+        _ => usage(),
+    };
+    let Some(path) = ccfs else {
+        return service::run();
+    };
+    // The daemons start inside the nodes' namespaces from another working
+    // directory: hand them an absolute path.
+    match std::fs::canonicalize(path) {
+        Ok(abs) => fuse::run(&abs.to_string_lossy(), rejoins),
+        Err(e) => {
+            eprintln!("cluster-bench: {path}: {e}");
             std::process::exit(2);
         }
     }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: cluster-bench [--ccfs PATH [--rejoins N]]");
+    std::process::exit(2);
 }
