@@ -114,7 +114,9 @@ fn vm_version(d: &cluster_common::Daemon, vmid: u32) -> u64 {
         .find(|l| l.starts_with(&key))
         .unwrap_or_else(|| panic!("VM {vmid} in {vmlist}"));
     let v = line.rsplit("\"version\": ").next().unwrap();
-    v.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().unwrap()
+    v.trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap()
 }
 
 fn open_trunc(path: &std::path::Path) -> fs::File {
