@@ -151,3 +151,51 @@ fn accepted_rrd_samples_reach_the_sink() {
     assert_eq!(plan.path, "pve-storage-9.0/node2/local");
     assert_eq!(plan.update, "100:1:2");
 }
+
+#[test]
+fn a_membership_before_the_cluster_info_is_kept() {
+    let info = ClusterInfo {
+        name: "c".into(),
+        config_version: 1,
+        nodes: (1..=3)
+            .map(|id| ClusterNode {
+                name: format!("node{id}"),
+                nodeid: id,
+                votes: 1,
+            })
+            .collect(),
+    };
+    let mut s = Status::new("node3", 100, 3);
+    // The status group's membership comes before cmap was read: no clinfo
+    // version yet, but the flags show once the cluster info is there.
+    s.set_kvstore_members(&[1, 3]);
+    assert_eq!(s.clinfo_version(), 0);
+    s.set_cluster_info(info.clone());
+    assert_eq!(s.clinfo_version(), 1);
+    let members = s.members_text();
+    assert!(
+        members.contains("\"node1\": { \"id\": 1, \"online\": 1"),
+        "{members}"
+    );
+    assert!(
+        members.contains("\"node2\": { \"id\": 2, \"online\": 0"),
+        "{members}"
+    );
+    assert!(
+        members.contains("\"node3\": { \"id\": 3, \"online\": 1"),
+        "{members}"
+    );
+    // a later membership and a re-read of cmap keep to the latest view
+    s.set_kvstore_members(&[2, 3]);
+    s.set_cluster_info(info);
+    let members = s.members_text();
+    assert!(
+        members.contains("\"node1\": { \"id\": 1, \"online\": 0"),
+        "{members}"
+    );
+    assert!(
+        members.contains("\"node2\": { \"id\": 2, \"online\": 1"),
+        "{members}"
+    );
+    assert_eq!(s.clinfo_version(), 3);
+}

@@ -26,6 +26,11 @@ pub struct KvStore {
     ips: HashMap<String, String>,
     clinfo_version: u32,
     quorate: bool,
+    /// The nodeids of the last kvstore membership. In C the cluster info
+    /// is read before the status group is joined (one thread starts both);
+    /// here they come from different threads, so a membership may arrive
+    /// first and must not be lost.
+    kvstore_members: Option<Vec<u32>>,
 }
 
 impl KvStore {
@@ -37,6 +42,7 @@ impl KvStore {
             ips: HashMap::new(),
             clinfo_version: 0,
             quorate: false,
+            kvstore_members: None,
         }
     }
 
@@ -58,7 +64,13 @@ impl KvStore {
     /// flags and key tables by nodeid, bumps the version.
     pub fn set_cluster_info(&mut self, info: ClusterInfo) {
         self.bump_clinfo();
-        self.cluster = Some(Cluster::replace(self.cluster.take(), info));
+        let mut cluster = Cluster::replace(self.cluster.take(), info);
+        if let Some(ids) = &self.kvstore_members {
+            for m in &mut cluster.members {
+                m.online = ids.contains(&m.node.nodeid);
+            }
+        }
+        self.cluster = Some(cluster);
     }
 
     pub fn cluster(&self) -> Option<&Cluster> {
@@ -69,6 +81,7 @@ impl KvStore {
     /// the listed nodeids online; bumps the version only if cluster info
     /// exists.
     pub fn set_online(&mut self, nodeids: &[u32]) {
+        self.kvstore_members = Some(nodeids.to_vec());
         if let Some(c) = self.cluster.as_mut() {
             for m in &mut c.members {
                 m.online = nodeids.contains(&m.node.nodeid);
