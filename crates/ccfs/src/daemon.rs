@@ -238,7 +238,12 @@ fn serve(
     // The status group runs next to the dcdb group (kvstore.md §1).
     let kvstore = if cluster_mode {
         cluster::start(&node, status.clone(), &opts.corosync_conf)?;
-        let options = ccfs_cluster::KvstoreOptions::new(&node_ip.to_string());
+        let mut options = ccfs_cluster::KvstoreOptions::new(&node_ip.to_string());
+        // The dcdb service already hands quorum and cmap's cluster info to
+        // the status (`cluster::start`): own handles in the kvstore group
+        // would read them twice, and bump `clinfo` twice per cmap change.
+        options.track_quorum = false;
+        options.track_cmap = false;
         let service = ccfs_cluster::KvstoreService::start(status.clone(), options)?;
         Some(Arc::new(service))
     } else {
