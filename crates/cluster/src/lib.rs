@@ -25,10 +25,13 @@
 
 mod core;
 pub mod corosync_conf;
+mod cpg_link;
 mod event_loop;
+mod group_loop;
 mod host;
 mod kvstore;
 mod pending;
+mod quorum_cmap;
 mod service;
 mod wake;
 

@@ -3,7 +3,7 @@
 //! thread, read its state, stop it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ use ccfs_status::Status;
 
 use super::event_loop;
 use crate::core::unix_now;
+use crate::cpg_link::merge_leave;
+use crate::service::lock;
 use crate::wake::Wake;
 use crate::Error;
 
@@ -64,7 +66,7 @@ pub struct KvstoreState {
 
 pub(crate) struct KvShared {
     pub status: Arc<Mutex<Status>>,
-    pub cpg: CpgGroup,
+    pub cpg: Arc<CpgGroup>,
     /// The dfsm, once the first `cpg_initialize` told us who we are.
     pub node: Mutex<Option<KvstoreNode>>,
     pub stop: AtomicBool,
@@ -73,18 +75,6 @@ pub(crate) struct KvShared {
     /// the loop executes it. `Some(rejoin)`.
     pub leave: Mutex<Option<bool>>,
     pub restarts: AtomicU64,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Combine two leave requests: a stop for good wins over a rejoin.
-pub(crate) fn merge_leave(a: Option<bool>, b: Option<bool>) -> Option<bool> {
-    match (a, b) {
-        (None, x) | (x, None) => x,
-        (Some(x), Some(y)) => Some(x && y),
-    }
 }
 
 impl KvShared {
@@ -161,7 +151,7 @@ impl KvstoreService {
     ) -> Result<KvstoreService, Error> {
         let shared = Arc::new(KvShared {
             status,
-            cpg: CpgGroup::new(KVSTORE_GROUP)?,
+            cpg: Arc::new(CpgGroup::new(KVSTORE_GROUP)?),
             node: Mutex::new(None),
             stop: AtomicBool::new(false),
             wake: Wake::new().map_err(Error::Wake)?,
