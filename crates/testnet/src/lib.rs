@@ -19,11 +19,13 @@
 mod cluster;
 pub mod cmd;
 pub mod conf;
+mod daemon;
 mod node;
 
 use std::time::Duration;
 
 pub use cluster::{parse_quorumtool, Cluster, Options, QuorumStatus};
+pub use daemon::{ccfs_command, DaemonDirs};
 pub use node::{Node, Spawned};
 
 #[derive(Debug, thiserror::Error)]

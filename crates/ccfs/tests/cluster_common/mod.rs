@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ccfs_testnet::Cluster;
+use ccfs_testnet::{ccfs_command, Cluster};
 
 pub const T: Duration = Duration::from_secs(90);
 
@@ -32,40 +32,13 @@ impl Daemon {
     /// Start `ccfs -f` in node `nodeid` on the node's database (kept across
     /// restarts) and wait until its mount answers.
     pub fn start(c: &mut Cluster, nodeid: u32) -> Daemon {
-        let node = c.node(nodeid);
-        let dir = node.dir.join("ccfs");
-        for sub in ["mnt", "db", "run", "rrd"] {
-            fs::create_dir_all(dir.join(sub)).expect("create daemon dirs");
-        }
-        let s = |p: PathBuf| p.display().to_string();
-        let args: Vec<String> = vec![
-            ccfs_bin().into(),
-            "-f".into(),
-            "--mount".into(),
-            s(dir.join("mnt")),
-            "--db".into(),
-            s(dir.join("db/config.db")),
-            "--run-dir".into(),
-            s(dir.join("run")),
-            "--lock-file".into(),
-            s(dir.join("db/.pmxcfs.lockfile")),
-            "--pid-file".into(),
-            s(dir.join("ccfs.pid")),
-            "--nodename".into(),
-            node.name.clone(),
-            "--node-ip".into(),
-            node.addr.clone(),
-            "--rrd-dir".into(),
-            s(dir.join("rrd")),
-            "--ipc-name".into(),
-            format!("{}-n{nodeid}", c.prefix),
-        ];
+        let (dirs, args) = ccfs_command(c, nodeid, ccfs_bin()).expect("daemon dirs");
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let sp = c.spawn_logged(nodeid, &refs).expect("spawn ccfs");
         let d = Daemon {
             nodeid,
             pid: sp.pid,
-            mount: dir.join("mnt"),
+            mount: dirs.mount,
         };
         let version = d.path(".version");
         wait_until(&format!("node{nodeid} mounted"), || version.exists());

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ccfs_testnet::Cluster;
+use ccfs_testnet::{ccfs_command, Cluster};
 
 use crate::{mono_ns, percentile};
 
@@ -22,39 +22,12 @@ struct Daemon {
 
 impl Daemon {
     fn start(c: &mut Cluster, ccfs: &str, nodeid: u32) -> Daemon {
-        let node = c.node(nodeid);
-        let dir = node.dir.join("ccfs");
-        for sub in ["mnt", "db", "run", "rrd"] {
-            fs::create_dir_all(dir.join(sub)).expect("create daemon dirs");
-        }
-        let s = |p: PathBuf| p.display().to_string();
-        let args: Vec<String> = vec![
-            ccfs.into(),
-            "-f".into(),
-            "--mount".into(),
-            s(dir.join("mnt")),
-            "--db".into(),
-            s(dir.join("db/config.db")),
-            "--run-dir".into(),
-            s(dir.join("run")),
-            "--lock-file".into(),
-            s(dir.join("db/.pmxcfs.lockfile")),
-            "--pid-file".into(),
-            s(dir.join("ccfs.pid")),
-            "--nodename".into(),
-            node.name.clone(),
-            "--node-ip".into(),
-            node.addr.clone(),
-            "--rrd-dir".into(),
-            s(dir.join("rrd")),
-            "--ipc-name".into(),
-            format!("{}-n{nodeid}", c.prefix),
-        ];
+        let (dirs, args) = ccfs_command(c, nodeid, ccfs).expect("daemon dirs");
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let sp = c.spawn_logged(nodeid, &refs).expect("spawn ccfs");
         let d = Daemon {
             pid: sp.pid,
-            mount: dir.join("mnt"),
+            mount: dirs.mount,
         };
         // Until the FUSE mount is there, the path is a plain directory.
         let version = d.path(".version");
