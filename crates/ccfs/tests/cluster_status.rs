@@ -6,35 +6,17 @@
 //! online with their IPs.
 
 mod cluster_common;
+mod ipc_script;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ccfs_testnet::Cluster;
 use cluster_common::{wait_until, Daemon, T};
+use ipc_script::*;
 
-const SET_STATUS: i32 = 4;
-const GET_STATUS: i32 = 5;
-const LOG_CLUSTER_MSG: i32 = 7;
 const ENOENT: i32 = -2;
-
-/// A libqb request: 16-byte header {id, size} (ipc.md §2.7) + payload.
-fn req(op: i32, payload: &[u8]) -> Vec<u8> {
-    let mut m = Vec::new();
-    m.extend_from_slice(&op.to_le_bytes());
-    m.extend_from_slice(&[0; 4]);
-    m.extend_from_slice(&((16 + payload.len()) as i32).to_le_bytes());
-    m.extend_from_slice(&[0; 4]);
-    m.extend_from_slice(payload);
-    m
-}
-
-fn name256(s: &str) -> Vec<u8> {
-    let mut v = s.as_bytes().to_vec();
-    v.resize(256, 0);
-    v
-}
 
 fn set_status(key: &str, value: &[u8]) -> Vec<u8> {
     let mut p = name256(key);
@@ -74,32 +56,13 @@ fn session(c: &mut Cluster, nodeid: u32, requests: &[Vec<u8>]) -> Vec<(i32, Vec<
         let _ = tx.send(out);
     });
     {
-        let mut stdin = sp.stdin.expect("stdin");
-        for r in requests {
-            stdin.write_all(&(r.len() as u32).to_le_bytes()).unwrap();
-            stdin.write_all(r).unwrap();
-        }
+        write_requests(sp.stdin.expect("stdin"), requests);
     }
     let out = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("libqb client finished");
-    let int = |at: usize| i32::from_le_bytes(out[at..at + 4].try_into().unwrap());
-    assert!(out.len() >= 4, "no connect result from the client");
-    assert_eq!(int(0), 0, "node{nodeid}: connect failed");
-    let mut at = 4;
-    let mut replies = Vec::new();
-    while at + 4 <= out.len() {
-        let res = int(at);
-        at += 4;
-        if res > 0 {
-            let msg = &out[at..at + res as usize];
-            at += res as usize;
-            let error = i32::from_le_bytes(msg[16..20].try_into().unwrap());
-            replies.push((error, msg[24..].to_vec()));
-        } else {
-            replies.push((res, Vec::new()));
-        }
-    }
+    let (connect, replies) = parse_output(&out);
+    assert_eq!(connect, 0, "node{nodeid}: connect failed");
     assert_eq!(replies.len(), requests.len(), "one reply per request");
     replies
 }

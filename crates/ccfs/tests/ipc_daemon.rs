@@ -3,8 +3,9 @@
 //! `ccfs -f -l`, answers compared with what the FUSE mount shows.
 
 mod common;
+mod ipc_script;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -12,30 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Node;
-
-const GET_FS_VERSION: i32 = 1;
-const GET_CLUSTER_INFO: i32 = 2;
-const GET_GUEST_LIST: i32 = 3;
-const SET_STATUS: i32 = 4;
-const GET_STATUS: i32 = 5;
-const GET_CONFIG: i32 = 6;
-
-/// A libqb request: 16-byte header {id, size} (ipc.md §2.7) + payload.
-fn req(op: i32, payload: &[u8]) -> Vec<u8> {
-    let mut m = Vec::new();
-    m.extend_from_slice(&op.to_le_bytes());
-    m.extend_from_slice(&[0; 4]);
-    m.extend_from_slice(&((16 + payload.len()) as i32).to_le_bytes());
-    m.extend_from_slice(&[0; 4]);
-    m.extend_from_slice(payload);
-    m
-}
-
-fn name256(s: &str) -> Vec<u8> {
-    let mut v = s.as_bytes().to_vec();
-    v.resize(256, 0);
-    v
-}
+use ipc_script::*;
 
 /// The client binary, copied where any uid can execute it.
 fn client_binary(dir: &std::path::Path) -> PathBuf {
@@ -77,11 +55,7 @@ fn session(
         out
     });
     {
-        let mut stdin = child.stdin.take().unwrap();
-        for r in requests {
-            stdin.write_all(&(r.len() as u32).to_le_bytes()).unwrap();
-            stdin.write_all(r).unwrap();
-        }
+        write_requests(child.stdin.take().unwrap(), requests);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -96,23 +70,7 @@ fn session(
         std::thread::sleep(Duration::from_millis(10));
     }
     let out = reader.join().unwrap();
-    let int = |at: usize| i32::from_le_bytes(out[at..at + 4].try_into().unwrap());
-    let connect = int(0);
-    let mut at = 4;
-    let mut replies = Vec::new();
-    while at + 4 <= out.len() {
-        let res = int(at);
-        at += 4;
-        if res > 0 {
-            let msg = &out[at..at + res as usize];
-            at += res as usize;
-            let error = i32::from_le_bytes(msg[16..20].try_into().unwrap());
-            replies.push((error, msg[24..].to_vec()));
-        } else {
-            replies.push((res, Vec::new()));
-        }
-    }
-    (connect, replies)
+    parse_output(&out)
 }
 
 /// libqb's ring files of this service: `/dev/shm/qb-…/qb-*-<name>-*`
