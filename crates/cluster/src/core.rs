@@ -16,6 +16,7 @@ use ccfs_dfsm::{Action, DcdbNode, Event, Mode};
 use ccfs_memdb::Change;
 
 use crate::corosync_conf::{ConfSync, TREE_PATH};
+use crate::cpg_link::merge_leave;
 use crate::host::{Host, Tree};
 use crate::service::Shared;
 
@@ -99,8 +100,8 @@ impl Shared {
                             fx.mode_changed = true;
                         }
                         Action::Leave { rejoin } => {
-                            // Escalation (rejoin false) wins over an earlier rejoin.
-                            fx.leave = Some(fx.leave.unwrap_or(true) && rejoin);
+                            // A stop for good wins over an earlier rejoin.
+                            fx.leave = merge_leave(fx.leave, Some(rejoin));
                         }
                     }
                 }

@@ -19,6 +19,11 @@
 //! only locally and gets it back with the next resync. [`PendingRows`]
 //! merges deferred batches.
 //!
+//! The kvstore group `pve_kvstore_v1` ([`KvstoreService`]) runs the same
+//! loop in a thread of its own: `group_loop` polls and restarts, with the
+//! CPG side in `cpg_link` and the quorum and cmap handles in `quorum_cmap`;
+//! what each group makes of the events is in its own `event_loop`.
+//!
 //! Threads and locks: the loop thread and each writer take the dfsm lock
 //! (one event or one request at a time), then the host's tree lock inside
 //! [`Host::with_tree`]. Host callbacks must not call back into the service.
