@@ -42,7 +42,7 @@ mod wake;
 
 pub use corosync_conf::{ConfSync, Outcome as ConfOutcome};
 pub use host::{Host, Tree};
-pub use kvstore::{KvstoreOptions, KvstoreService, KvstoreState};
+pub use kvstore::{cluster_info, KvstoreOptions, KvstoreService, KvstoreState};
 pub use pending::PendingRows;
 pub use service::{ClusterService, Options, Status, EACCES, EBUSY};
 

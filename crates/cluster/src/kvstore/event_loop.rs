@@ -43,8 +43,8 @@ pub(crate) fn spawn(
 }
 
 /// cmap's view as the status layer keeps it (config_version as 32 bits,
-/// like C, quorum.md §5.1).
-fn cluster_info(c: &ClusterConfig) -> ClusterInfo {
+/// like C, quorum.md §5.1): for `Status::set_cluster_info`.
+pub fn cluster_info(c: &ClusterConfig) -> ClusterInfo {
     ClusterInfo {
         name: c.cluster_name.clone(),
         config_version: c.config_version as u32,

@@ -10,4 +10,5 @@
 mod event_loop;
 mod service;
 
+pub use event_loop::cluster_info;
 pub use service::{KvstoreOptions, KvstoreService, KvstoreState};
