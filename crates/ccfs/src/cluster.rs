@@ -28,12 +28,12 @@ impl Host for ClusterHost {
         self.node.with_tree(f);
     }
 
+    /// Handed to the committer thread (`Node::request_commit`); a failed
+    /// commit puts the tree into error mode there. The daemon commits
+    /// whatever is left when it stops (`Node::close`).
     fn flush(&self) -> Result<(), StoreError> {
-        // A failure has put the tree into error mode already.
-        self.node.commit_pending().map_err(|e| StoreError {
-            op: "commit",
-            detail: e.to_string(),
-        })
+        self.node.request_commit();
+        Ok(())
     }
 
     fn changed(&self, changes: Vec<Change>) {

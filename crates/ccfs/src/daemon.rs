@@ -347,7 +347,8 @@ fn import_corosync_conf(
     store.commit(&db.take_batch()).map_err(|e| e.to_string())
 }
 
-/// Commits deferred writes that have waited long enough.
+/// Commits deferred writes that have waited long enough (local mode) and
+/// the cluster loop's group commits (cluster mode).
 fn spawn_flusher(
     node: Arc<Node>,
     stop: Arc<AtomicBool>,
@@ -355,8 +356,17 @@ fn spawn_flusher(
     std::thread::Builder::new()
         .name("ccfs-flush".into())
         .spawn(move || {
+            node.set_committer(std::thread::current());
             while !stop.load(Ordering::Relaxed) {
+                // An unpark that came while we were busy makes this return
+                // at once: no request is missed.
                 std::thread::park_timeout(Duration::from_millis(200));
+                // Cluster mode: the group commit the cluster loop asked for.
+                if node.take_commit_request() {
+                    if let Err(e) = node.commit_pending() {
+                        tracing::error!("group commit failed: {e}");
+                    }
+                }
                 if let Err(e) = node.flush_if_due() {
                     tracing::error!("deferred commit failed: {e}");
                 }

@@ -9,6 +9,7 @@
 //! Every other modification commits before it returns. A failed commit puts
 //! memdb into error mode (memdb.md §8): EIO from then on.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -110,6 +111,9 @@ pub struct Node {
     invalidations: OnceLock<Mutex<Sender<Invalidation>>>,
     /// Cluster mode: every modification goes through the dcdb group.
     cluster: OnceLock<Arc<ClusterService>>,
+    /// Cluster mode: a group commit is wanted (`request_commit`).
+    commit_requested: AtomicBool,
+    committer: OnceLock<std::thread::Thread>,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -138,6 +142,8 @@ impl Node {
             writer: 0,
             invalidations: OnceLock::new(),
             cluster: OnceLock::new(),
+            commit_requested: AtomicBool::new(false),
+            committer: OnceLock::new(),
         }
     }
 
@@ -185,10 +191,30 @@ impl Node {
         self.publish(Origin::Other, changes);
     }
 
-    /// The cluster service's group commit (`Host::flush`).
+    /// Commit what the cluster delivered, now, in this thread.
     pub fn commit_pending(&self) -> NodeResult<()> {
         let st = self.lock();
         self.commit(st)
+    }
+
+    /// The cluster service's group commit (`Host::flush`): done by the
+    /// committer thread (`take_commit_request`), so that the cluster loop
+    /// goes on delivering while SQLite writes (a WAL checkpoint may fsync).
+    pub fn request_commit(&self) {
+        self.commit_requested.store(true, Ordering::SeqCst);
+        if let Some(t) = self.committer.get() {
+            t.unpark();
+        }
+    }
+
+    /// The thread that serves `request_commit` (it unparks that thread).
+    pub fn set_committer(&self, thread: std::thread::Thread) {
+        let _ = self.committer.set(thread);
+    }
+
+    /// Whether a commit was requested since the last call.
+    pub fn take_commit_request(&self) -> bool {
+        self.commit_requested.swap(false, Ordering::SeqCst)
     }
 
     /// Cluster mode: run `op` through the dcdb group; `None` in local mode.
