@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ccfs_cluster::corosync_conf::TREE_PATH;
 use ccfs_cluster::{ClusterConfig, ClusterService, ConfSync, Host, Options, Tree};
 use ccfs_memdb::{Change, StoreError};
-use ccfs_status::{ClusterInfo, ClusterNode, Status};
+use ccfs_status::Status;
 
 use crate::node::Node;
 
@@ -46,21 +46,8 @@ impl Host for ClusterHost {
     }
 
     fn cluster_config(&self, config: &ClusterConfig) {
-        let info = ClusterInfo {
-            name: config.cluster_name.clone(),
-            // Kept as 32 bits, like C (quorum.md §5.1).
-            config_version: config.config_version as u32,
-            nodes: config
-                .nodes
-                .iter()
-                .map(|n| ClusterNode {
-                    name: n.name.clone(),
-                    nodeid: n.nodeid,
-                    votes: n.quorum_votes,
-                })
-                .collect(),
-        };
-        self.status().set_cluster_info(info);
+        self.status()
+            .set_cluster_info(ccfs_cluster::cluster_info(config));
     }
 
     fn membership(&self, _nodeids: &[u32]) {
