@@ -21,8 +21,10 @@
 //! directory), `--restart-delay-ms N`, `--reload-cmd "PROG ARGS"` (instead
 //! of `corosync-cfgtool -R`; default: no reload).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +32,9 @@ use std::time::{Duration, Instant};
 use ccfs_cluster::{ClusterService, ConfSync, Host, Options, PendingRows, Request, Tree};
 use ccfs_memdb::{Batch, Change, Inode, Limits, Memdb, Op, Root, Row, Store, StoreError};
 use ccfs_store::{SqliteStore, StoreOptions};
+use common::{mono_ns, or_exit, write_bytes, Answer, EmptyValue};
+
+const PROGRAM: &str = "cluster-node";
 
 struct State {
     db: Memdb,
@@ -55,30 +60,6 @@ struct NodeHost {
     state: Mutex<State>,
     /// When each inode last changed through the cluster (monotonic ns).
     seen: Mutex<HashMap<Inode, u64>>,
-}
-
-/// CLOCK_MONOTONIC in ns: the same clock in every node of a testnet
-/// cluster (no time namespaces), so timestamps compare across processes.
-fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the live timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Bytes this process caused to be written to storage (`/proc/self/io`).
-fn write_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("write_bytes:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 impl Host for NodeHost {
@@ -129,22 +110,18 @@ fn parse_args() -> Result<Args, String> {
         restart_delay: None,
         reload: None,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut val = || it.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--db" => a.db = PathBuf::from(val()?),
-            "--corosync-conf" => a.conf = Some(PathBuf::from(val()?)),
-            "--restart-delay-ms" => {
-                let ms = val()?.parse().map_err(|e| format!("{e}"))?;
-                a.restart_delay = Some(Duration::from_millis(ms));
-            }
+    common::parse_options(|name, value| {
+        match name {
+            "--db" => a.db = PathBuf::from(value()?),
+            "--corosync-conf" => a.conf = Some(PathBuf::from(value()?)),
+            "--restart-delay-ms" => a.restart_delay = Some(common::millis(value()?)?),
             "--reload-cmd" => {
-                a.reload = Some(val()?.split(' ').map(str::to_string).collect());
+                a.reload = Some(value()?.split(' ').map(str::to_string).collect());
             }
-            other => return Err(format!("unknown argument {other}")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     if a.db.as_os_str().is_empty() {
         return Err("--db is required".into());
     }
@@ -170,8 +147,6 @@ fn open(db: &PathBuf) -> Result<State, String> {
         pending: PendingRows::default(),
     })
 }
-
-type Answer = Result<String, i32>;
 
 fn op(svc: &ClusterService, op: Op) -> Answer {
     svc.submit(Request::Op(op)).map(|n| n.to_string())
@@ -216,20 +191,10 @@ fn overwrite(svc: &ClusterService, path: &str, n: usize, size: usize) -> Answer 
 /// Poll every millisecond until DIR has N children; the monotonic time
 /// when it did.
 fn wait_count(host: &NodeHost, dir: &str, n: usize, timeout_ms: usize) -> Answer {
-    let deadline = Instant::now() + Duration::from_millis(timeout_ms as u64);
-    loop {
-        let count = {
-            let t = host.state.lock().unwrap_or_else(|p| p.into_inner());
-            t.db.lookup(dir).map_or(0, |e| t.db.children(e.inode).len())
-        };
-        if count >= n {
-            return Ok(mono_ns().to_string());
-        }
-        if Instant::now() >= deadline {
-            return Err(libc::ETIMEDOUT);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_for(timeout_ms, Duration::from_millis(1), || {
+        let t = host.state.lock().unwrap_or_else(|p| p.into_inner());
+        t.db.lookup(dir).map_or(0, |e| t.db.children(e.inode).len()) >= n
+    })
 }
 
 fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
@@ -353,24 +318,9 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("cluster-node: {e}");
-            std::process::exit(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-    let state = match open(&args.db) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cluster-node: {e}");
-            std::process::exit(1);
-        }
-    };
+    let args = or_exit(PROGRAM, 2, parse_args());
+    common::init_tracing();
+    let state = or_exit(PROGRAM, 1, open(&args.db));
     let host = Arc::new(NodeHost {
         state: Mutex::new(state),
         seen: Mutex::new(HashMap::new()),
@@ -384,29 +334,9 @@ fn main() {
         },
         ..Options::default()
     };
-    if let Some(d) = args.restart_delay {
-        options.restart_delay = d;
-    }
-    let svc = match ClusterService::start(Arc::clone(&host), options) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cluster-node: {e}");
-            std::process::exit(1);
-        }
-    };
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line == "quit" {
-            break;
-        }
-        let answer = match command(&svc, &host, &line) {
-            Ok(v) => format!("= {v}"),
-            Err(e) => format!("! {e}"),
-        };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{answer}");
-        let _ = out.flush();
-    }
+    options.restart_delay = args.restart_delay.unwrap_or(options.restart_delay);
+    let svc = ClusterService::start(Arc::clone(&host), options);
+    let svc = or_exit(PROGRAM, 1, svc);
+    common::serve(EmptyValue::Spaced, |line| command(&svc, &host, line));
     svc.shutdown();
 }

@@ -27,16 +27,21 @@
 //! for their delivery, leaves and prints `sent` (protocol violations for
 //! the tests, dfsm.md §8.1).
 
-use std::io::{BufRead, Write};
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ccfs_cluster::{KvstoreOptions, KvstoreService};
-use ccfs_corosync::{CpgEvent, CpgGroup, Dispatch, KVSTORE_GROUP};
+use ccfs_corosync::KVSTORE_GROUP;
 use ccfs_kvstore::RrdFiles;
 use ccfs_status::clusterlog::Walk;
 use ccfs_status::Status;
+use common::{cpu_us, mono_ns, or_exit, unix_now, Answer, EmptyValue};
+
+const PROGRAM: &str = "kvstore-node";
 
 struct Args {
     nodename: String,
@@ -47,20 +52,16 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let (mut nodename, mut ip, mut rrd_dir, mut restart_delay) = (None, None, None, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut val = || it.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--nodename" => nodename = Some(val()?),
-            "--ip" => ip = Some(val()?),
-            "--rrd-dir" => rrd_dir = Some(PathBuf::from(val()?)),
-            "--restart-delay-ms" => {
-                let ms = val()?.parse().map_err(|e| format!("{e}"))?;
-                restart_delay = Some(Duration::from_millis(ms));
-            }
-            other => return Err(format!("unknown argument {other}")),
+    common::parse_options(|name, value| {
+        match name {
+            "--nodename" => nodename = Some(value()?),
+            "--ip" => ip = Some(value()?),
+            "--rrd-dir" => rrd_dir = Some(PathBuf::from(value()?)),
+            "--restart-delay-ms" => restart_delay = Some(common::millis(value()?)?),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(Args {
         nodename: nodename.ok_or("--nodename is required")?,
         ip: ip.ok_or("--ip is required")?,
@@ -68,34 +69,6 @@ fn parse_args() -> Result<Args, String> {
         restart_delay,
     })
 }
-
-fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the live timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// User + system CPU time of this process (all threads), µs.
-fn cpu_us() -> u64 {
-    // SAFETY: getrusage fills the zeroed struct owned by this frame.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    us(ru.ru_utime) + us(ru.ru_stime)
-}
-
-type Answer = Result<String, i32>;
 
 fn one_line(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
@@ -143,16 +116,7 @@ fn count_tag(st: &Status, tag: &str) -> usize {
 
 /// Poll every 200 µs until `f` holds; the monotonic time when it did.
 fn wait_for(ms: usize, f: impl Fn() -> bool) -> Answer {
-    let deadline = Instant::now() + Duration::from_millis(ms as u64);
-    loop {
-        if f() {
-            return Ok(mono_ns().to_string());
-        }
-        if Instant::now() >= deadline {
-            return Err(libc::ETIMEDOUT);
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    common::wait_for(ms, Duration::from_micros(200), f)
 }
 
 fn command(svc: &KvstoreService, status: &Mutex<Status>, line: &str) -> Answer {
@@ -261,87 +225,23 @@ fn command(svc: &KvstoreService, status: &Mutex<Status>, line: &str) -> Answer {
     }
 }
 
-fn inject(payload: &[u8]) -> Result<(), String> {
-    let cpg = CpgGroup::new(KVSTORE_GROUP).map_err(|e| e.to_string())?;
-    cpg.initialize().map_err(|e| e.to_string())?;
-    let (me, pid) = (cpg.local_nodeid(), cpg.pid());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut sent = false;
-    let mut events = Vec::new();
-    while Instant::now() < deadline {
-        cpg.dispatch(Dispatch::One, &mut events)
-            .map_err(|e| e.to_string())?;
-        for ev in events.drain(..) {
-            match ev {
-                CpgEvent::ConfChange { members, .. }
-                    if !sent && members.iter().any(|m| m.nodeid == me && m.pid == pid) =>
-                {
-                    cpg.mcast(payload).map_err(|e| e.to_string())?;
-                    sent = true;
-                }
-                CpgEvent::Deliver { nodeid, pid: p, .. } if nodeid == me && p == pid => {
-                    cpg.finalize();
-                    return Ok(());
-                }
-                _ => {}
-            }
-        }
-    }
-    Err("timed out".into())
-}
-
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("--inject") {
         let payload = argv.get(2).cloned().unwrap_or_default().into_bytes();
-        match inject(&payload) {
-            Ok(()) => println!("sent"),
-            Err(e) => {
-                eprintln!("kvstore-node: {e}");
-                std::process::exit(1);
-            }
-        }
+        or_exit(PROGRAM, 1, common::inject(KVSTORE_GROUP, &payload));
+        println!("sent");
         return;
     }
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("kvstore-node: {e}");
-            std::process::exit(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
+    let args = or_exit(PROGRAM, 2, parse_args());
+    common::init_tracing();
     let mut status = Status::new(&args.nodename, unix_now() as u32, std::process::id());
     status.set_rrd_sink(Box::new(RrdFiles::new(&args.rrd_dir).with_rrdcached(None)));
     let status = Arc::new(Mutex::new(status));
     let mut options = KvstoreOptions::new(&args.ip);
-    if let Some(d) = args.restart_delay {
-        options.restart_delay = d;
-    }
-    let svc = match KvstoreService::start(Arc::clone(&status), options) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("kvstore-node: {e}");
-            std::process::exit(1);
-        }
-    };
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line == "quit" {
-            break;
-        }
-        let answer = match command(&svc, &status, &line) {
-            Ok(v) if v.is_empty() => "=".to_string(),
-            Ok(v) => format!("= {v}"),
-            Err(e) => format!("! {e}"),
-        };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{answer}");
-        let _ = out.flush();
-    }
+    options.restart_delay = args.restart_delay.unwrap_or(options.restart_delay);
+    let svc = KvstoreService::start(Arc::clone(&status), options);
+    let svc = or_exit(PROGRAM, 1, svc);
+    common::serve(EmptyValue::Bare, |line| command(&svc, &status, line));
     svc.shutdown();
 }
