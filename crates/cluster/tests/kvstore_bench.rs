@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use ccfs_testnet::Cluster;
-use kvstore_support::start_all;
+use kvstore_support::driver::{unix_now, wait_until};
+use kvstore_support::{start_all, KvNode};
 
 mod kvstore_support;
 
@@ -22,6 +23,18 @@ fn ns(s: &str) -> u64 {
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// The time of the last sample in an RRD file (`rrdtool lastupdate`).
+fn last_update(file: &std::path::Path) -> Option<u64> {
+    let out = std::process::Command::new("rrdtool")
+        .arg("lastupdate")
+        .arg(file)
+        .output()
+        .expect("rrdtool");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stamp = text.lines().last()?.split(':').next()?;
+    stamp.trim().parse().ok()
 }
 
 #[test]
@@ -64,79 +77,50 @@ fn set_status_latency_and_log_throughput() {
     p[1].ok(&format!("wait-logs tp {LOGS} 60000"));
 
     // 1000 guests' RRD samples from node1: one new RRD file per guest on
-    // every node; CPU time of each process for the whole batch.
-    let cpu = |q: &mut kvstore_support::KvNode| -> u64 { q.ok("cpu").parse().unwrap() };
-    let before: Vec<u64> = p.iter_mut().map(cpu).collect();
-    let send_us: f64 = p[0]
-        .ok(&format!("rrdburst {RRD_SAMPLES} 30"))
-        .parse()
-        .unwrap();
-    for id in 1..=3 {
-        let dir = c.node(id).dir.join("rrd/pve-vm-9.0");
-        let deadline = std::time::Instant::now() + kvstore_support::T;
-        loop {
-            let n = std::fs::read_dir(&dir).map_or(0, |d| d.count());
-            if n >= RRD_SAMPLES {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "node{id}: {n} RRD files"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+    // every node, then the same guests 30 s later: updates of existing
+    // files only (the first burst was stamped 30 s ago, this one now).
+    rrd_figure(&mut p, "new files", 30, || {
+        for id in 1..=3 {
+            let dir = c.node(id).dir.join("rrd/pve-vm-9.0");
+            wait_until(&format!("node{id}: {RRD_SAMPLES} RRD files"), || {
+                std::fs::read_dir(&dir).map_or(0, |d| d.count()) >= RRD_SAMPLES
+            });
         }
-    }
+    });
+    let last = format!("rrd/pve-vm-9.0/{}", 1000 + RRD_SAMPLES - 1);
+    rrd_figure(&mut p, "existing files", 0, || {
+        for id in 1..=3 {
+            let file = c.node(id).dir.join(&last);
+            wait_until(&format!("node{id}: {last} updated now"), || {
+                last_update(&file).is_some_and(|t| t + 20 > unix_now())
+            });
+        }
+    });
+}
+
+/// CPU time of each process, µs.
+fn cpu(p: &mut [KvNode]) -> Vec<u64> {
+    p.iter_mut()
+        .map(|q| q.ok("cpu").parse().expect("cpu µs"))
+        .collect()
+}
+
+/// Node1 sends RRD samples of RRD_SAMPLES guests stamped `ago` seconds
+/// back; once `arrived` saw them on every node, print the send time and
+/// each process's CPU time for the batch.
+fn rrd_figure(p: &mut [KvNode], what: &str, ago: u64, arrived: impl Fn()) {
+    let before = cpu(p);
+    let send_us: f64 = p[0]
+        .ok(&format!("rrdburst {RRD_SAMPLES} {ago}"))
+        .parse()
+        .expect("send µs");
+    arrived();
     // the last file may still be written when it appears: settle briefly
     std::thread::sleep(Duration::from_millis(200));
-    let after: Vec<u64> = p.iter_mut().map(cpu).collect();
+    let after = cpu(p);
     let per_1000 = |i: usize| (after[i] - before[i]) as f64 / 1e3 * 1000.0 / RRD_SAMPLES as f64;
     println!(
-        "kvstore RRD: {RRD_SAMPLES} samples (new files) sent in {:.0} ms; CPU per 1000 samples: node1 (sender) {:.0} ms, node2 {:.0} ms, node3 {:.0} ms",
-        send_us / 1e3,
-        per_1000(0),
-        per_1000(1),
-        per_1000(2)
-    );
-
-    // The same guests again, 30 s later: updates of existing files only.
-    let before = after;
-    let send_us: f64 = p[0]
-        .ok(&format!("rrdburst {RRD_SAMPLES} 0"))
-        .parse()
-        .unwrap();
-    let last = format!("rrd/pve-vm-9.0/{}", 1000 + RRD_SAMPLES - 1);
-    for id in 1..=3 {
-        let file = c.node(id).dir.join(&last);
-        let deadline = std::time::Instant::now() + kvstore_support::T;
-        loop {
-            let out = std::process::Command::new("rrdtool")
-                .arg("lastupdate")
-                .arg(&file)
-                .output()
-                .expect("rrdtool");
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            // the first burst was stamped 30 s ago, this one now
-            let stamp = text
-                .lines()
-                .last()
-                .and_then(|l| l.split(':').next())
-                .and_then(|t| t.trim().parse::<u64>().ok());
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs();
-            if stamp.is_some_and(|t| t + 20 > now) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "node{id}: {text}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    let after: Vec<u64> = p.iter_mut().map(cpu).collect();
-    let per_1000 = |i: usize| (after[i] - before[i]) as f64 / 1e3 * 1000.0 / RRD_SAMPLES as f64;
-    println!(
-        "kvstore RRD: {RRD_SAMPLES} samples (existing files) sent in {:.0} ms; CPU per 1000 samples: node1 (sender) {:.0} ms, node2 {:.0} ms, node3 {:.0} ms",
+        "kvstore RRD: {RRD_SAMPLES} samples ({what}) sent in {:.0} ms; CPU per 1000 samples: node1 (sender) {:.0} ms, node2 {:.0} ms, node3 {:.0} ms",
         send_us / 1e3,
         per_1000(0),
         per_1000(1),

@@ -2,22 +2,18 @@
 //! processes (Status + RRD files + KvstoreService) in a testnet cluster.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ccfs_testnet::Cluster;
-use kvstore_support::{member, start_all, KvNode, T};
+use kvstore_support::driver::{
+    cluster_without_corosync, inject, start_corosyncs, unix_now, wait_until,
+};
+use kvstore_support::{member, start_all, KvNode, BIN};
 
 mod kvstore_support;
 
 const ENOENT: i32 = 2;
 const EFBIG: i32 = 27;
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 #[test]
 fn status_logs_and_rrd_samples_reach_every_node() {
@@ -37,7 +33,7 @@ fn status_logs_and_rrd_samples_reach_every_node() {
     p[2].wait_value("get node2 kv/test", "from two");
     p[0].ok("del kv/test");
     for q in p.iter_mut() {
-        q.wait("removal", "get node1 kv/test", |r| *r == Err(ENOENT));
+        let _ = q.wait("removal", "get node1 kv/test", |r| *r == Err(ENOENT));
     }
     assert_eq!(p[1].ok("get node2 kv/test"), "from two");
     // too big: refused locally, nothing sent
@@ -68,11 +64,9 @@ fn status_logs_and_rrd_samples_reach_every_node() {
     let mut handles = Vec::new();
     for mut q in p.drain(..) {
         handles.push(std::thread::spawn(move || {
+            let id = q.nodeid;
             for k in 0..15 {
-                q.ok(&format!(
-                    "log 5 t{} message {k} of node{}",
-                    q.nodeid, q.nodeid
-                ));
+                q.ok(&format!("log 5 t{id} message {k} of node{id}"));
             }
             q
         }));
@@ -106,18 +100,14 @@ fn status_logs_and_rrd_samples_reach_every_node() {
     let data = format!("1000:0:{t}:0.1:8:0.02:0:1:1:1:1:1:1:1:1");
     p[1].ok(&format!("rrdset pve2-node/node2 {data}"));
     for q in p.iter_mut() {
-        q.wait("rrd dump", "rrd", |r| {
+        let _ = q.wait("rrd dump", "rrd", |r| {
             r.as_deref()
                 .is_ok_and(|d| d.contains(&format!("pve2-node/node2:{data}")))
         });
     }
     for id in 1..=3 {
         let file = c.node(id).dir.join("rrd/pve-node-9.0/node2");
-        let deadline = Instant::now() + T;
-        while !file.exists() {
-            assert!(Instant::now() < deadline, "{} missing", file.display());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(&format!("{} to appear", file.display()), || file.exists());
         let info = std::process::Command::new("rrdtool")
             .arg("lastupdate")
             .arg(&file)
@@ -161,15 +151,10 @@ fn restarted_process_gets_the_log_back_and_members_follow_the_network() {
     // and the re-announced keys of the others
     n3.wait_value("get node1 kv/one", "first");
     p.push(n3);
-    let deadline = Instant::now() + T;
-    loop {
+    wait_until("logs to converge", || {
         let sets: Vec<BTreeSet<String>> = p.iter_mut().map(KvNode::entries).collect();
-        if sets[0] == sets[1] && sets[0] == sets[2] {
-            break;
-        }
-        assert!(Instant::now() < deadline, "logs never converged");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        sets[0] == sets[1] && sets[0] == sets[2]
+    });
 
     // partition node3: it sees itself alone and not quorate, the others
     // see it offline
@@ -219,13 +204,6 @@ fn restarted_process_gets_the_log_back_and_members_follow_the_network() {
     }
 }
 
-fn restarts(status: &str) -> u64 {
-    status
-        .rsplit_once("restarts=")
-        .and_then(|(_, n)| n.parse().ok())
-        .expect("restarts in status")
-}
-
 #[test]
 fn protocol_violation_makes_members_rejoin_and_quit_leaves_the_group() {
     let mut c = Cluster::start(3).unwrap();
@@ -235,15 +213,9 @@ fn protocol_violation_makes_members_rejoin_and_quit_leaves_the_group() {
 
     // A message shorter than a header (dfsm.md §8.1 rule 3): every member
     // leaves, rejoins after the restart delay (1 s here) and resyncs.
-    let out = c
-        .node(1)
-        .run_ok(&[kvstore_support::BIN, "--inject", "x"])
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sent");
+    inject(&c, 1, &[BIN, "--inject", "x"]);
     for q in p.iter_mut() {
-        q.wait("a restart", "status", |r| {
-            r.as_ref().is_ok_and(|s| restarts(s) >= 1)
-        });
+        q.wait_restarted();
         q.wait_synced(3);
     }
     // keys re-announced at the resync, new values flow again
@@ -266,11 +238,7 @@ fn protocol_violation_makes_members_rejoin_and_quit_leaves_the_group() {
 
 #[test]
 fn values_set_before_corosync_runs_are_announced_at_the_first_sync() {
-    let mut c = Cluster::build(ccfs_testnet::Options {
-        start_corosync: false,
-        ..ccfs_testnet::Options::default()
-    })
-    .unwrap();
+    let mut c = cluster_without_corosync();
     let mut n1 = KvNode::start(&mut c, 1);
     let s = n1.ok("status");
     assert!(s.starts_with("joined=0 mode=none members=0"), "{s}");
@@ -282,10 +250,7 @@ fn values_set_before_corosync_runs_are_announced_at_the_first_sync() {
     let members = n1.ok("members");
     assert!(!members.contains("\"cluster\""), "no cmap yet: {members}");
 
-    for id in 1..=3 {
-        c.start_corosync(id).unwrap();
-    }
-    c.wait_formed(Duration::from_secs(60)).unwrap();
+    start_corosyncs(&mut c);
     let mut n2 = KvNode::start(&mut c, 2);
     n1.wait_synced(2);
     n2.wait_synced(2);

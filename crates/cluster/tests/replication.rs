@@ -6,17 +6,18 @@ mod support;
 use std::time::Duration;
 
 use ccfs_testnet::Cluster;
+use support::driver::{cluster_without_corosync, inject, start_corosyncs, wait_until};
 use support::{converge, start_all, NodeProc};
 
 const EACCES: i32 = 13;
 const EEXIST: i32 = 17;
 
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// A directory made through `p[from]` reaches `p[to]`, and all converge:
+/// the cluster takes writes again after a disturbance.
+fn write_flows(p: &mut [NodeProc], from: usize, to: usize, dir: &str) {
+    p[from].ok(&format!("mkdir {dir}"));
+    p[to].wait_value(&format!("count {dir}"), "0");
+    converge(p);
 }
 
 #[test]
@@ -140,9 +141,7 @@ fn partitioned_node_is_read_only_and_resyncs_after_heal() {
     converge(&mut p);
 
     c.partition(3).unwrap();
-    let _ = p[2].wait("node3 not quorate", "status", |r| {
-        r.as_deref().is_ok_and(|s| s.starts_with("quorate=0"))
-    });
+    p[2].wait_not_quorate();
     assert_eq!(p[2].cmd("mkdir lonely"), Err(EACCES), "no quorum: EACCES");
     assert_eq!(p[2].cmd("write before/x y"), Err(EACCES));
     p[0].wait_synced(2);
@@ -159,9 +158,7 @@ fn partitioned_node_is_read_only_and_resyncs_after_heal() {
     converge(&mut p);
     p[2].wait_value("count during", "25");
     // writable again without a restart
-    p[2].ok("mkdir after");
-    p[0].wait_value("count after", "0");
-    converge(&mut p);
+    write_flows(&mut p, 2, 0, "after");
 }
 
 #[test]
@@ -192,26 +189,18 @@ fn killed_process_resyncs_after_restart_and_corosync_restart_recovers() {
 
     // corosync of node2 restarts: its process loses and regains the group
     c.stop_corosync(2).unwrap();
-    let _ = p[1].wait("node2 lost quorum", "status", |r| {
-        r.as_deref().is_ok_and(|s| s.starts_with("quorate=0"))
-    });
+    p[1].wait_not_quorate();
     assert_eq!(p[1].cmd("mkdir x"), Err(EACCES));
     p[0].ok("mkdir while-corosync-down");
     c.start_corosync(2).unwrap();
     p[1].wait_synced(3);
     p[1].wait_value("count while-corosync-down", "0");
-    p[1].ok("mkdir back");
-    p[0].wait_value("count back", "0");
-    converge(&mut p);
+    write_flows(&mut p, 1, 0, "back");
 }
 
 #[test]
 fn service_started_before_corosync_refuses_writes_then_joins() {
-    let mut c = Cluster::build(ccfs_testnet::Options {
-        start_corosync: false,
-        ..ccfs_testnet::Options::default()
-    })
-    .unwrap();
+    let mut c = cluster_without_corosync();
     let mut n1 = NodeProc::start(&mut c, 1);
     let status = n1.ok("status");
     assert!(
@@ -225,10 +214,7 @@ fn service_started_before_corosync_refuses_writes_then_joins() {
         "silently not sent"
     );
     assert_eq!(n1.cmd("cmap"), Err(61), "no cmap data yet (ENODATA)");
-    for id in 1..=3 {
-        c.start_corosync(id).unwrap();
-    }
-    c.wait_formed(Duration::from_secs(60)).unwrap();
+    start_corosyncs(&mut c);
     // the 1 s retry of the service finds corosync and joins alone
     n1.wait_synced(1);
     n1.ok("mkdir late");
@@ -239,13 +225,6 @@ fn service_started_before_corosync_refuses_writes_then_joins() {
 
 const INJECT: &str = env!("CARGO_BIN_EXE_cpg-inject");
 
-fn restarts(status: &str) -> u64 {
-    status
-        .rsplit_once("restarts=")
-        .and_then(|(_, n)| n.parse().ok())
-        .expect("restarts in status")
-}
-
 #[test]
 fn protocol_violations_make_members_leave_and_rejoin_or_stop() {
     let mut c = Cluster::start(3).unwrap();
@@ -255,22 +234,15 @@ fn protocol_violations_make_members_leave_and_rejoin_or_stop() {
 
     // A message shorter than a header (dfsm.md §8.1 rule 3): every member
     // enters LEAVE, leaves, rejoins after the restart delay and resyncs.
-    let out = c.node(1).run_ok(&[INJECT, "x"]).unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sent");
+    inject(&c, 1, &[INJECT, "x"]);
     for q in p.iter_mut() {
-        q.wait("a restart", "status", |r| {
-            r.as_deref().is_ok_and(|s| restarts(s) >= 1)
-        })
-        .unwrap();
+        q.wait_restarted();
         q.wait_synced(3);
     }
-    p[1].ok("mkdir after-leave");
-    p[0].wait_value("count after-leave", "0");
-    converge(&mut p);
+    write_flows(&mut p, 1, 0, "after-leave");
 
     // A newer protocol version (rule 4): VERSION_ERROR, out for good.
-    let out = c.node(2).run_ok(&[INJECT, "AAAAAAAAAAAAAAAA"]).unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "sent");
+    inject(&c, 2, &[INJECT, "AAAAAAAAAAAAAAAA"]);
     for q in p.iter_mut() {
         q.wait("version error", "status", |r| {
             r.as_deref()
