@@ -46,14 +46,7 @@ impl Daemon {
     }
 
     fn write_bytes(&self) -> u64 {
-        fs::read_to_string(format!("/proc/{}/io", self.pid))
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("write_bytes:"))
-                    .and_then(|v| v.trim().parse().ok())
-            })
-            .unwrap_or(0)
+        crate::common::write_bytes_of(&self.pid.to_string())
     }
 }
 

@@ -120,7 +120,13 @@ pub fn cpu_us() -> u64 {
 
 /// Bytes this process caused to be written to storage (`/proc/self/io`).
 pub fn write_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
+    write_bytes_of("self")
+}
+
+/// Bytes process `pid` (a number, or `self`) caused to be written to
+/// storage; 0 if its `/proc/<pid>/io` cannot be read.
+pub fn write_bytes_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
         .ok()
         .and_then(|t| {
             t.lines()
