@@ -17,6 +17,17 @@ pub enum CliError {
     TooManyArguments,
 }
 
+/// How `config.db` is opened (README, "Differences from C").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSettings {
+    /// Low disk wear: 1 KiB pages, in-place updates, the database locked
+    /// for as long as the daemon runs.
+    Ccfs,
+    /// Exactly C pmxcfs's settings: other processes (`sqlite3`) can read
+    /// the database while the daemon runs, at several times the writes.
+    Pmxcfs,
+}
+
 /// Everything the daemon needs to know before it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -38,6 +49,7 @@ pub struct Options {
     pub rrd_dir: PathBuf,
     pub max_fs_bytes: Option<u64>,
     pub max_entries: Option<u32>,
+    pub sqlite: SqliteSettings,
     /// `-h`/`--help` was given.
     pub help: bool,
 }
@@ -61,6 +73,7 @@ impl Default for Options {
             rrd_dir: "/var/lib/rrdcached/db".into(),
             max_fs_bytes: None,
             max_entries: None,
+            sqlite: SqliteSettings::Ccfs,
             help: false,
         }
     }
@@ -70,7 +83,8 @@ pub const USAGE: &str = "usage: ccfs [-f|--foreground] [-d|--debug] [-l|--local]
             [--mount DIR] [--db FILE] [--run-dir DIR] [--lock-file FILE]
             [--pid-file FILE] [--nodename NAME] [--node-ip IP]
             [--www-data-group NAME] [--corosync-conf FILE] [--ipc-name NAME]
-            [--rrd-dir DIR] [--max-fs-bytes N] [--max-entries N]";
+            [--rrd-dir DIR] [--max-fs-bytes N] [--max-entries N]
+            [--sqlite ccfs|pmxcfs]";
 
 impl Options {
     /// Parse the arguments after the program name. Accepts `--opt VALUE`
@@ -156,6 +170,13 @@ impl Options {
             "rrd-dir" => self.rrd_dir = value.into(),
             "max-fs-bytes" => self.max_fs_bytes = Some(value.parse().map_err(|_| bad(&value))?),
             "max-entries" => self.max_entries = Some(value.parse().map_err(|_| bad(&value))?),
+            "sqlite" => {
+                self.sqlite = match value.as_str() {
+                    "ccfs" => SqliteSettings::Ccfs,
+                    "pmxcfs" => SqliteSettings::Pmxcfs,
+                    _ => return Err(bad(&value)),
+                }
+            }
             _ => return Err(CliError::Unknown(format!("--{name}"))),
         }
         Ok(())
@@ -178,6 +199,23 @@ mod tests {
         assert_eq!(o.run_dir, PathBuf::from("/run/pve-cluster"));
         assert_eq!(o.pid_file, PathBuf::from("/var/run/pve-cluster.pid"));
         assert!(!o.foreground && !o.local && !o.debug);
+        assert_eq!(o.sqlite, SqliteSettings::Ccfs);
+    }
+
+    #[test]
+    fn sqlite_settings() {
+        assert_eq!(
+            parse(&["--sqlite", "pmxcfs"]).unwrap().sqlite,
+            SqliteSettings::Pmxcfs
+        );
+        assert_eq!(
+            parse(&["--sqlite=ccfs"]).unwrap().sqlite,
+            SqliteSettings::Ccfs
+        );
+        assert!(matches!(
+            parse(&["--sqlite", "fast"]),
+            Err(CliError::BadValue { .. })
+        ));
     }
 
     #[test]

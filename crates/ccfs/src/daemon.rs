@@ -12,7 +12,7 @@ use ccfs_status::Status;
 use ccfs_store::{SqliteStore, StoreOptions};
 use thiserror::Error;
 
-use crate::cli::Options;
+use crate::cli::{Options, SqliteSettings};
 use crate::cluster;
 use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
 use crate::host::{self, HostError};
@@ -120,12 +120,15 @@ pub fn run(mut opts: Options, debug: DebugSwitch) -> Result<Exit, DaemonError> {
 
 fn open_tree(opts: &Options) -> Result<(Memdb, SqliteStore), DaemonError> {
     let path = display(&opts.db);
-    let mut store = SqliteStore::open(&opts.db, &StoreOptions::default()).map_err(|source| {
-        DaemonError::Store {
+    let settings = match opts.sqlite {
+        SqliteSettings::Ccfs => StoreOptions::default(),
+        SqliteSettings::Pmxcfs => StoreOptions::pmxcfs(),
+    };
+    let mut store =
+        SqliteStore::open(&opts.db, &settings).map_err(|source| DaemonError::Store {
             path: path.clone(),
             source,
-        }
-    })?;
+        })?;
     let rows = store.load().map_err(|source| DaemonError::Store {
         path: path.clone(),
         source,

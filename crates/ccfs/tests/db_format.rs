@@ -111,3 +111,46 @@ fn a_database_written_by_ccfs_loads_in_ccfs_again_with_the_same_rows() {
     assert!(rows_after.contains("|extra.cfg|"));
     assert_eq!(sql(&n.work.db, "PRAGMA integrity_check"), "ok");
 }
+
+#[test]
+fn with_pmxcfs_sqlite_settings_the_database_can_be_read_while_the_daemon_runs() {
+    let mut w = Workdir::new();
+    let mount = w.mount.clone();
+    let mut d = spawn(&mut w, &["-f", "-l", "--sqlite", "pmxcfs"], &mount);
+    if let Err(f) = wait_mounted(&mut d, &mount) {
+        panic!("ccfs --sqlite pmxcfs did not mount: {f:?}");
+    }
+    fs::write(mount.join("seen.cfg"), "x").unwrap();
+    // Written at close in local mode; another process reads it while the
+    // daemon still runs (the default settings lock the file instead).
+    assert_eq!(
+        sql(&w.db, "SELECT name, data FROM tree WHERE name = 'seen.cfg'"),
+        "seen.cfg|x"
+    );
+    // C's page size for a database it creates (memdb.md §6.1).
+    assert_eq!(sql(&w.db, "PRAGMA page_size"), "4096");
+    drop(d);
+}
+
+#[test]
+fn with_the_default_settings_the_database_is_locked_while_the_daemon_runs() {
+    let mut n = Node::start();
+    n.write("x.cfg", b"x");
+    let (st, out) = run_bounded(
+        Command::new("sqlite3")
+            .arg(&n.work.db)
+            .arg("SELECT count(*) FROM tree"),
+        Duration::from_secs(30),
+    );
+    assert!(
+        !st.is_some_and(|s| s.success()) && out.contains("locked"),
+        "sqlite3 while ccfs runs: {out}"
+    );
+    n.stop();
+    assert!(
+        sql(&n.work.db, "SELECT count(*) FROM tree")
+            .parse::<u32>()
+            .unwrap()
+            >= 2
+    );
+}
