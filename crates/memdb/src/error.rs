@@ -45,4 +45,26 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error a tree operation of another node (or of this node's own
+    /// delivered cluster message) reported as an errno (dcdb.md §4): the
+    /// same failure is the same value in local and cluster mode. `None`
+    /// for an errno no tree operation returns.
+    pub fn from_errno(errno: i32) -> Option<Error> {
+        Some(match errno {
+            2 => Error::NotFound,
+            20 => Error::NotDir,
+            21 => Error::IsDir,
+            17 => Error::Exists,
+            13 => Error::Access,
+            39 => Error::NotEmpty,
+            27 => Error::FileTooBig,
+            28 => Error::NoSpace("reported by the cluster"),
+            5 => Error::ErrorMode,
+            22 => Error::Invalid,
+            _ => return None,
+        })
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;

@@ -5,6 +5,7 @@
 //! with [`Memdb::take_batch`] and written by a [`Store`] in one
 //! transaction); cache invalidation through [`Change`].
 
+pub mod applied;
 pub mod counters;
 pub mod entry;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod store;
 pub mod tree;
 pub mod vmlist;
 
+pub use applied::{Applied, AppliedOp};
 pub use counters::ChangeCounters;
 pub use entry::{Entry, Inode, Kind, NodeId, Stamp, Version, ROOT};
 pub use error::{Error, Result};

@@ -310,6 +310,7 @@ impl Memdb {
         self.dirty.clear();
         self.deleted.clear();
         self.record_diff(&old);
+        self.note_replaced();
         self.counters.record_reload();
         if self.rebuild_vmlist().is_err() {
             self.error_mode = true;

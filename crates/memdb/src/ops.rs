@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::applied::AppliedOp;
 use crate::entry::{Entry, Inode, Kind, Stamp, ROOT};
 use crate::error::{Error, Result};
 use crate::index;
@@ -105,6 +106,7 @@ impl Memdb {
         if dir == LOCK_PARENT {
             self.locks.reset(path, csum, self.now);
         }
+        self.note(AppliedOp::Mkdir, path, version);
         Ok(version)
     }
 
@@ -181,6 +183,12 @@ impl Memdb {
                 self.total_bytes = self.total_bytes - old_len as u64 + new_len as u64;
                 self.dirty.insert(inode);
                 self.changes.push(Change::Modified { inode });
+                let op = AppliedOp::Write {
+                    offset: offset as u64,
+                    len: data.len() as u32,
+                    truncate,
+                };
+                self.note(op, path, inode);
             }
             None => {
                 self.check_entry_limit()?;
@@ -192,6 +200,8 @@ impl Memdb {
                 entry.data.resize(end, 0);
                 entry.data[offset..end].copy_from_slice(data);
                 self.insert_entry(entry);
+                // A create (the only way to make a file, memdb.md §4.3).
+                self.note(AppliedOp::Create, path, version);
             }
         }
         self.counters.record(path);
@@ -219,6 +229,7 @@ impl Memdb {
         let csum = index::entry_csum(e);
         self.dirty.insert(inode);
         self.changes.push(Change::Modified { inode });
+        self.note(AppliedOp::Mtime, path, inode);
         self.counters.record(path);
         if is_lock {
             self.locks.reset(path, csum, self.now);
@@ -276,8 +287,14 @@ impl Memdb {
         // (memdb.md §9 quirk 3). The tree must match C nodes, so the target
         // goes; unlike C, the row is deleted too, so memory and disk agree.
         if let Some(t) = removed {
+            let kind = self.entries.get(&t).map(|e| e.kind).unwrap_or(Kind::File);
             self.unlink(t);
             self.forget(t);
+            // Replaced by the rename; recorded on its own only when the
+            // rename then fails (C's quirk above), else the rename says it.
+            if self.has_children(src_inode) {
+                self.note_removed(to, t, kind, stamp.writer);
+            }
         }
         self.counters.record(from);
         self.counters.record(to);
@@ -301,6 +318,7 @@ impl Memdb {
             name: new_name,
             inode: src_inode,
         });
+        self.note(AppliedOp::Rename { to: to.to_string() }, from, src_inode);
         if src_kind == Kind::File {
             if let Some((_, _, vmid)) = path::vm_config(from) {
                 self.vmlist.remove(vmid);
@@ -330,6 +348,7 @@ impl Memdb {
         self.unlink(inode);
         self.forget(inode);
         self.bump(stamp);
+        self.note_removed(path, inode, kind, stamp.writer);
         if let Some((_, _, vmid)) = path::vm_config(path) {
             self.vmlist.remove(vmid);
         }

@@ -76,6 +76,9 @@ pub struct Memdb {
     pub(crate) root_dirty: bool,
     pub(crate) changes: Vec<Change>,
     pub(crate) load_warnings: Vec<String>,
+    /// See `applied.rs`.
+    pub(crate) record_applied: bool,
+    pub(crate) applied: Vec<crate::applied::Applied>,
 }
 
 impl Memdb {
@@ -116,6 +119,8 @@ impl Memdb {
             root_dirty: false,
             changes: Vec::new(),
             load_warnings: Vec::new(),
+            record_applied: false,
+            applied: Vec::new(),
         }
     }
 
