@@ -22,6 +22,7 @@ use crate::logging::{self, DebugSwitch};
 use crate::node::{unix_now, Node};
 use crate::process::{self, DatabaseLock, Forked, InstanceLock, ProcessError, Readiness};
 use crate::quorum::Quorum;
+use crate::services::Services;
 use crate::signals::{self, ShutdownSignals, Stop};
 use crate::status_files::StatusFiles;
 use ccfs_kvstore::RrdFiles;
@@ -159,19 +160,20 @@ fn open_tree(opts: &Options) -> Result<(Memdb, SqliteStore), DaemonError> {
     Ok((db, store))
 }
 
-fn serve(
+/// What the daemon found when it opened the tree.
+struct Opened {
+    node: Arc<Node>,
+    status: Arc<Mutex<Status>>,
+    cluster_mode: bool,
+}
+
+/// Steps 5–9: the database, the mode, the node and the status.
+fn open_node(
     opts: &Options,
-    debug: DebugSwitch,
     nodename: &str,
     node_ip: std::net::IpAddr,
-    gid: u32,
-    readiness: Option<Readiness>,
-) -> Result<(), DaemonError> {
-    process::make_dir(&opts.run_dir, Some(gid))?;
-    let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
-
+) -> Result<Opened, DaemonError> {
     let db_existed = opts.db.exists();
-    let _db_lock = DatabaseLock::acquire(&opts.db)?;
     let (mut db, mut store) = open_tree(opts)?;
     // Step 7: a new database outside local mode starts from the host's
     // corosync.conf.
@@ -196,12 +198,10 @@ fn serve(
         if cluster_mode { "cluster" } else { "local" },
         opts.db.display()
     );
-
     let starttime = unix_now() as u32;
     let mut status = Status::new(nodename, starttime, std::process::id());
     // Every accepted RRD sample is also written to its RRD file (kvstore.md §7.2).
     status.set_rrd_sink(Box::new(RrdFiles::new(&opts.rrd_dir)));
-    let status = Arc::new(Mutex::new(status));
     // Local mode is quorate for good; cluster mode until corosync says so
     // is not (quorum.md §1–§2).
     let quorum = if cluster_mode {
@@ -209,7 +209,43 @@ fn serve(
     } else {
         Quorum::always()
     };
-    let node = Arc::new(Node::new(db, Box::new(store), quorum));
+    Ok(Opened {
+        node: Arc::new(Node::new(db, Box::new(store), quorum)),
+        status: Arc::new(Mutex::new(status)),
+        cluster_mode,
+    })
+}
+
+fn serve(
+    opts: &Options,
+    debug: DebugSwitch,
+    nodename: &str,
+    node_ip: std::net::IpAddr,
+    gid: u32,
+    readiness: Option<Readiness>,
+) -> Result<(), DaemonError> {
+    process::make_dir(&opts.run_dir, Some(gid))?;
+    let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
+    let _db_lock = DatabaseLock::acquire(&opts.db)?;
+    let Opened {
+        node,
+        status,
+        cluster_mode,
+    } = open_node(opts, nodename, node_ip)?;
+
+    // Teardown is the reverse of this start order (services.rs): each part
+    // is added once it runs.
+    let mut services = Services::default();
+    {
+        let node = node.clone();
+        services.started("database", move || {
+            // Requests still arriving on a detached mount are refused from
+            // here on, so nothing is confirmed that is not committed.
+            if let Err(e) = node.close() {
+                tracing::error!("final commit failed: {e}");
+            }
+        });
+    }
     let fs = CcfsFs::new(
         node.clone(),
         FsConfig {
@@ -233,42 +269,45 @@ fn serve(
                 source,
             }
         })?;
-
-    let (tx, rx) = mpsc::channel();
-    node.set_invalidation_sink(tx);
+    let rx = node.stream().subscribe_lossless();
     spawn_invalidator(session.notifier(), Arc::downgrade(&node), rx)
         .map_err(DaemonError::Thread)?;
+    start_flusher(&mut services, node.clone())?;
+
     // The status group runs next to the dcdb group (kvstore.md §1).
-    let kvstore = if cluster_mode {
-        cluster::start(&node, status.clone(), &opts.corosync_conf)?;
-        let mut options = ccfs_cluster::KvstoreOptions::new(&node_ip.to_string());
-        // The dcdb service already hands quorum and cmap's cluster info to
-        // the status (`cluster::start`): own handles in the kvstore group
-        // would read them twice, and bump `clinfo` twice per cmap change.
-        options.track_quorum = false;
-        options.track_cmap = false;
-        let service = ccfs_cluster::KvstoreService::start(status.clone(), options)?;
-        Some(Arc::new(service))
+    let updates: Arc<dyn StatusUpdates> = if cluster_mode {
+        let service = cluster::start(&node, status.clone(), &opts.corosync_conf)?;
+        // Leave the group and commit what it delivered; writers still
+        // waiting get EBUSY.
+        services.started("dcdb group", move || service.shutdown());
+        let kvstore = start_kvstore(&status, node_ip)?;
+        let k = kvstore.clone();
+        // Bumps clinfo and leaves the status group.
+        services.started("status group", move || k.shutdown());
+        Arc::new(KvstoreUpdates { service: kvstore })
     } else {
-        None
+        Arc::new(LocalStatus {
+            status: status.clone(),
+        })
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let flusher = spawn_flusher(node.clone(), stop.clone()).map_err(DaemonError::Thread)?;
+
+    // Step 13: the IPC server serves the same node and status as FUSE.
+    let ipc = start_ipc(opts, gid, nodename, &node, &status, updates)?;
+    services.started("ipc server", move || ipc.stop());
+    {
+        // Clients see the restart flag and wait for the next daemon.
+        let run_dir = opts.run_dir.clone();
+        services.started("restart flag", move || {
+            if let Err(e) = process::create_restart_flag(&run_dir, gid) {
+                tracing::error!("{e}");
+            }
+        });
+    }
+    process::remove_restart_flag(&opts.run_dir);
+
     let (stop_tx, stop_rx) = mpsc::channel();
     signals::spawn_waiter(signals, stop_tx.clone()).map_err(DaemonError::Thread)?;
     let mut unmounter = session.unmount_callable();
-
-    // Step 13: the IPC server serves the same node and status as FUSE.
-    let updates: Arc<dyn StatusUpdates> = match &kvstore {
-        Some(service) => Arc::new(KvstoreUpdates {
-            service: service.clone(),
-        }),
-        None => Arc::new(LocalStatus {
-            status: status.clone(),
-        }),
-    };
-    let ipc = start_ipc(opts, gid, nodename, &node, &status, updates)?;
-    process::remove_restart_flag(&opts.run_dir);
     // The request loop runs in its own thread so that a busy mount (a
     // shell sitting in it, an editor holding a file) cannot keep the daemon
     // from stopping.
@@ -301,28 +340,7 @@ fn serve(
 
     // fuse.md §1.3.
     tracing::info!("teardown filesystem");
-    if let Err(e) = process::create_restart_flag(&opts.run_dir, gid) {
-        tracing::error!("{e}");
-    }
-    // Clients see the restart flag and wait for the next daemon.
-    ipc.stop();
-    if let Some(c) = node.cluster() {
-        // Leave the group and commit what it delivered; writers still
-        // waiting get EBUSY.
-        c.shutdown();
-    }
-    if let Some(k) = &kvstore {
-        // Bumps clinfo and leaves the status group.
-        k.shutdown();
-    }
-    stop.store(true, Ordering::Relaxed);
-    flusher.thread().unpark();
-    let _ = flusher.join();
-    // Requests still arriving on a detached mount are refused from here on,
-    // so nothing is confirmed that is not committed.
-    if let Err(e) = node.close() {
-        tracing::error!("final commit failed: {e}");
-    }
+    services.stop_all();
     drop(node);
     drop(status);
     let _ = std::fs::remove_file(&opts.pid_file);
@@ -330,6 +348,21 @@ fn serve(
     tracing::info!("exit proxmox configuration filesystem (0)");
     Ok(())
 }
+
+fn start_kvstore(
+    status: &Arc<Mutex<Status>>,
+    node_ip: std::net::IpAddr,
+) -> Result<Arc<ccfs_cluster::KvstoreService>, DaemonError> {
+    let mut options = ccfs_cluster::KvstoreOptions::new(&node_ip.to_string());
+    // The dcdb service already hands quorum and cmap's cluster info to
+    // the status (`cluster::start`): own handles in the kvstore group
+    // would read them twice, and bump `clinfo` twice per cmap change.
+    options.track_quorum = false;
+    options.track_cmap = false;
+    let service = ccfs_cluster::KvstoreService::start(status.clone(), options)?;
+    Ok(Arc::new(service))
+}
+
 /// Where the tree keeps the cluster configuration (dcdb.md §10).
 const COROSYNC_CONF: &str = "corosync.conf";
 
@@ -352,11 +385,10 @@ fn import_corosync_conf(
 
 /// Commits deferred writes that have waited long enough (local mode) and
 /// the cluster loop's group commits (cluster mode).
-fn spawn_flusher(
-    node: Arc<Node>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
+fn start_flusher(services: &mut Services, node: Arc<Node>) -> Result<(), DaemonError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let flusher = std::thread::Builder::new()
         .name("ccfs-flush".into())
         .spawn(move || {
             node.set_committer(std::thread::current());
@@ -375,6 +407,13 @@ fn spawn_flusher(
                 }
             }
         })
+        .map_err(DaemonError::Thread)?;
+    services.started("flusher", move || {
+        stopping.store(true, Ordering::Relaxed);
+        flusher.thread().unpark();
+        let _ = flusher.join();
+    });
+    Ok(())
 }
 
 /// The local IPC service `pve2` (ipc.md) on the node and status that FUSE

@@ -16,5 +16,6 @@ pub mod plugins;
 pub mod process;
 pub mod quorum;
 pub mod render;
+pub mod services;
 pub mod signals;
 pub mod status_files;

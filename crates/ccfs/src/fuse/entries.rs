@@ -101,7 +101,7 @@ impl CcfsFs {
         }
         let found = self.node.read(|db| db.child(dir, name).map(|e| e.inode));
         if let Some(inode) = found {
-            self.pay_truncate(inode);
+            self.settle(inode);
         }
         let quorate = self.quorate();
         let gid = self.cfg.www_data_gid;
@@ -136,7 +136,7 @@ impl CcfsFs {
         match Target::from_ino(ino).ok_or(Errno::ENOENT)? {
             Target::Plugin(p) => Ok(self.plugin_attr(p)),
             Target::Tree(i) => {
-                self.pay_truncate(i);
+                self.settle(i);
                 self.tree_attr(i).map(|(a, ttl, _, _)| (a, ttl))
             }
         }
@@ -200,7 +200,7 @@ impl CcfsFs {
             (Kind::File, true) => return Err(Errno::ENOTDIR),
             _ => {}
         }
-        self.pay_truncate(inode);
+        self.settle(inode);
         let kept = self.content_if_open(inode);
         self.node
             .delete(Origin::Kernel, &path)
@@ -246,12 +246,12 @@ impl CcfsFs {
         }
         let moved = self.node.read(|db| db.lookup(&from).map(|e| e.inode));
         if let Some(inode) = moved {
-            self.pay_truncate(inode);
+            self.settle(inode);
         }
         // A file replaced by the rename stays readable through its handles.
         let replaced = self.node.read(|db| db.lookup(&to).map(|e| e.inode));
         if let Some(inode) = replaced {
-            self.pay_truncate(inode);
+            self.settle(inode);
         }
         let kept = replaced.and_then(|i| self.content_if_open(i).map(|d| (i, d)));
         self.node
@@ -275,7 +275,7 @@ impl CcfsFs {
         let target = Target::from_ino(ino).ok_or(Errno::ENOENT)?;
         let tree = match target {
             Target::Tree(i) => {
-                self.pay_truncate_or_fail(i)?;
+                self.node.settle(i).map_err(|e| errno_of(&e))?;
                 Some(self.tree_attr(i)?)
             }
             Target::Plugin(_) => None,

@@ -8,7 +8,6 @@ use super::errno_of;
 use super::handles::Handle;
 use super::ino::Target;
 use super::CcfsFs;
-use crate::node::{Durability, Origin};
 use crate::plugins::{parse_debug_write, Plugin};
 
 pub type R<T> = Result<T, Errno>;
@@ -41,7 +40,7 @@ impl CcfsFs {
                 Ok((fh, FopenFlags::FOPEN_DIRECT_IO))
             }
             Target::Tree(inode) => {
-                self.pay_truncate(inode);
+                self.settle(inode);
                 let (kind, version) = self
                     .node
                     .read(|db| db.get(inode).map(|e| (e.kind, e.version)))
@@ -49,33 +48,15 @@ impl CcfsFs {
                 if kind == Kind::Dir {
                     return Err(Errno::EISDIR);
                 }
-                let cluster = self.node.cluster().is_some();
-                if truncate && writes(flags) && cluster {
-                    // Paid by the first write (one message for both) or by
-                    // whatever comes first (`owed`). The checks a truncate
-                    // would fail right now fail the open, as in C.
-                    if !self.quorate() {
-                        return Err(Errno::EACCES);
-                    }
-                    self.owed.owe(inode);
-                    self.files.opened(inode, None);
-                    // Flush stays on: close() reports a truncate that the
-                    // flush had to pay and could not.
-                    return Ok((0, FopenFlags::FOPEN_DIRECT_IO));
-                }
                 // Atomic O_TRUNC: the truncate is part of the open and, like
-                // the writes that follow, committed at flush/release. (Linux
+                // the writes that follow, committed at flush/release (Linux
                 // truncates for O_RDONLY|O_TRUNC too; that handle has no
-                // flush, so it commits at once.)
+                // flush, so it commits at once). In a cluster the node
+                // owes it to the first write instead.
                 let version = if truncate {
                     let path = self.tree_path(inode)?;
-                    let durability = if writes(flags) {
-                        Durability::Deferred
-                    } else {
-                        Durability::Now
-                    };
                     self.node
-                        .write(Origin::Kernel, durability, &path, 0, &[], true)
+                        .truncate_at_open(inode, &path, writes(flags))
                         .map_err(|e| errno_of(&e))?;
                     self.node
                         .read(|db| db.get(inode).map(|e| e.version))
@@ -102,51 +83,19 @@ impl CcfsFs {
         }
     }
 
-    /// Open flags of a handle that writes (also the handle of create).
-    /// Cluster mode has nothing to do at close (every write was applied on
-    /// all members before it returned): no flush round trip either.
+    /// Open flags of a handle that writes (also the handle of create):
+    /// no flush round trip when the node has nothing to do at close.
     pub(super) fn writer_open_flags(&self) -> FopenFlags {
-        if self.node.cluster().is_some() {
-            FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH
-        } else {
+        if self.node.writers_commit_at_close() {
             FopenFlags::FOPEN_DIRECT_IO
+        } else {
+            FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH
         }
     }
 
-    /// Pay what `inode` owes (a truncate from `open(O_TRUNC)`, cluster
-    /// mode) before it is looked at or changed otherwise. The debt is gone
-    /// afterwards whatever the outcome; the error is for callers that can
-    /// report one (flush, fsync, setattr, write), others log it.
-    pub(super) fn pay_truncate_or_fail(&self, inode: Inode) -> R<()> {
-        self.owed.settle(inode, |owed| {
-            if !owed {
-                return (true, Ok(()));
-            }
-            (true, self.truncate_to_zero(inode))
-        })
-    }
-
-    pub(super) fn pay_truncate(&self, inode: Inode) {
-        if let Err(e) = self.pay_truncate_or_fail(inode) {
-            tracing::warn!("truncate of inode {inode} owed by open(O_TRUNC) failed: {e:?}");
-        }
-    }
-
-    fn truncate_to_zero(&self, inode: Inode) -> R<()> {
-        let path = match self.tree_path(inode) {
-            Ok(p) => p,
-            // Removed meanwhile: nothing left to truncate.
-            Err(Errno::ENOENT) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        match self
-            .node
-            .write(Origin::Kernel, Durability::Now, &path, 0, &[], true)
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.errno() == libc::ENOENT => Ok(()),
-            Err(e) => Err(errno_of(&e)),
-        }
+    /// Pay what `inode` owes before it is looked at (see `node/owed.rs`).
+    pub(super) fn settle(&self, inode: Inode) {
+        self.node.settle_or_log(inode);
     }
 
     pub(super) fn do_read(&self, ino: u64, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
@@ -163,7 +112,7 @@ impl CcfsFs {
                 _ => Err(Errno::EBADF),
             },
             Target::Tree(inode) => {
-                self.pay_truncate(inode);
+                self.settle(inode);
                 let r = self.node.read(|db| match db.get(inode) {
                     Some(e) if e.kind == Kind::File => Some(Ok(window(&e.data))),
                     Some(_) => Some(Err(Errno::EISDIR)),
@@ -194,51 +143,18 @@ impl CcfsFs {
                 let _ = fh;
                 Err(Errno::EIO)
             }
-            Target::Tree(inode) => self.owed.settle(inode, |owed| {
-                (true, self.tree_write(inode, offset, data, owed))
-            }),
+            Target::Tree(inode) => self
+                .node
+                .handle_write(inode, offset, data)
+                .map_err(|e| errno_of(&e)),
         }
-    }
-
-    /// A write to a tree file; `owed`: the file owes a truncate (cluster
-    /// mode), which a write at offset 0 pays in the same message.
-    fn tree_write(&self, inode: Inode, offset: u64, data: &[u8], owed: bool) -> R<u32> {
-        let path = self.tree_path(inode)?;
-        let write = |offset: u64, truncate: bool| {
-            self.node
-                .write(
-                    Origin::Kernel,
-                    Durability::Deferred,
-                    &path,
-                    offset,
-                    data,
-                    truncate,
-                )
-                .map_err(|e| errno_of(&e))
-        };
-        if !owed {
-            return write(offset, false);
-        }
-        if offset != 0 {
-            self.truncate_to_zero(inode)?;
-            return write(offset, false);
-        }
-        let result = write(0, true);
-        if let Err(e) = result {
-            // Failed for its size: the truncate alone would have worked,
-            // as it did at open in C.
-            if e == Errno::ENOSPC || e == Errno::EFBIG {
-                self.truncate_to_zero(inode)?;
-            }
-        }
-        result
     }
 
     /// flush/fsync/release of a handle that may have written: pay an owed
     /// truncate, commit.
     pub(super) fn do_commit(&self, ino: u64) -> R<()> {
         if let Some(Target::Tree(inode)) = Target::from_ino(ino) {
-            self.pay_truncate_or_fail(inode)?;
+            self.node.settle(inode).map_err(|e| errno_of(&e))?;
         }
         self.node.flush().map_err(|e| errno_of(&e))
     }

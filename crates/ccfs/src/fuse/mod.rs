@@ -13,7 +13,6 @@ mod handles;
 mod ino;
 mod io;
 mod notify;
-mod owed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +25,6 @@ use crate::node::Node;
 use crate::render::Renderer;
 use files::OpenFiles;
 use handles::Handles;
-use owed::OwedTruncates;
 
 /// How long the kernel may trust a tree entry or its attributes. Changes
 /// the kernel did not make itself are invalidated through the notifier, so
@@ -51,9 +49,6 @@ pub struct CcfsFs {
     handles: Handles,
     /// Open tree files: handle counts, versions, removed files' content.
     files: OpenFiles,
-    /// Cluster mode: files opened with O_TRUNC whose truncate is not sent
-    /// yet (see `owed`).
-    owed: OwedTruncates,
 }
 
 impl CcfsFs {
@@ -70,7 +65,6 @@ impl CcfsFs {
             debug,
             handles: Handles::default(),
             files: OpenFiles::default(),
-            owed: OwedTruncates::default(),
         }
     }
 }

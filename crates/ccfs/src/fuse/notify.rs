@@ -1,18 +1,19 @@
 //! Kernel cache invalidation for changes the kernel did not make itself
-//! (IPC clients, the cluster, lock expiry, quorum changes). Sent from its
-//! own thread: a notification written from inside a request handler can
-//! deadlock against the kernel locks that request holds.
+//! (other front ends, the cluster, lock expiry, quorum changes): a
+//! subscriber of the node's change stream. Sent from its own thread: a
+//! notification written from inside a request handler can deadlock
+//! against the kernel locks that request holds.
 
 use std::ffi::OsStr;
 use std::sync::mpsc::Receiver;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use ccfs_memdb::{Change, ROOT};
 use fuser::{INodeNo, Notifier};
 
 use super::ino::Target;
-use crate::node::{Invalidation, Node};
+use crate::node::{ChangeSet, Node};
 use crate::plugins::Plugin;
 
 fn tree_ino(i: u64) -> INodeNo {
@@ -51,27 +52,24 @@ fn send_everything(notifier: &Notifier, node: &Node) {
     }
 }
 
-/// Run until every sender is gone (the node holds the sender; a weak
-/// reference here lets it drop).
+/// Run until the stream is gone (the node holds the sending side; a weak
+/// reference here lets it drop). `rx` is a lossless subscription: a
+/// missed invalidation would leave stale data in the kernel for a TTL.
 pub fn spawn_invalidator(
     notifier: Notifier,
     node: Weak<Node>,
-    rx: Receiver<Invalidation>,
+    rx: Receiver<Arc<ChangeSet>>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ccfs-inval".into())
         .spawn(move || {
-            for what in rx {
-                match what {
-                    Invalidation::Changes(changes) => {
-                        for change in &changes {
-                            send(&notifier, change);
-                        }
-                    }
-                    Invalidation::Everything => {
-                        if let Some(node) = node.upgrade() {
-                            send_everything(&notifier, &node);
-                        }
+            for set in rx {
+                for change in &set.effects {
+                    send(&notifier, change);
+                }
+                if set.quorum.is_some() {
+                    if let Some(node) = node.upgrade() {
+                        send_everything(&notifier, &node);
                     }
                 }
             }

@@ -2,6 +2,7 @@
 //! error mode, quorum, lock expiry.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use ccfs_memdb::mem_store::MemStore;
 use ccfs_memdb::{Change, Limits, Memdb, Store};
@@ -138,24 +139,110 @@ fn errnos_of_the_tree_pass_through() {
 }
 
 #[test]
-fn only_changes_of_others_are_published() {
+fn only_changes_of_others_are_published_for_invalidation() {
     let (n, _) = node();
-    let (tx, rx) = mpsc::channel();
-    n.set_invalidation_sink(tx);
+    let rx = n.stream().subscribe_lossless();
     n.mkdir(Origin::Kernel, "d").unwrap();
-    assert!(rx.try_recv().is_err(), "the kernel made this change itself");
+    let set = rx.try_recv().unwrap();
+    assert!(set.effects.is_empty(), "the kernel made this change itself");
+    assert_eq!(set.records.len(), 1, "but it is a change all the same");
     n.create(Origin::Other, "d/f").unwrap();
-    let Invalidation::Changes(got) = rx.try_recv().unwrap() else {
-        panic!("expected changes");
-    };
-    assert!(got
+    let set = rx.try_recv().unwrap();
+    assert!(set
+        .effects
         .iter()
         .any(|c| matches!(c, Change::Added { name, .. } if name == "f")));
     // a quorum change drops everything, once
     n.set_quorate(false);
-    assert_eq!(rx.try_recv().unwrap(), Invalidation::Everything);
+    assert_eq!(rx.try_recv().unwrap().quorum, Some(false));
     n.set_quorate(false);
     assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn every_change_reaches_the_stream_once_in_version_order() {
+    let (n, _) = node();
+    let rx = n.stream().subscribe_lossless();
+    n.mkdir(Origin::Kernel, "d").unwrap();
+    n.create(Origin::Kernel, "d/f").unwrap();
+    n.write(
+        Origin::Kernel,
+        Durability::Deferred,
+        "d/f",
+        0,
+        b"abc",
+        false,
+    )
+    .unwrap();
+    n.rename(Origin::Other, "d/f", "d/g").unwrap();
+    // refused changes publish nothing
+    assert!(n.create(Origin::Kernel, "d/g").is_err());
+    n.delete(Origin::Kernel, "d/g").unwrap();
+    let records: Vec<_> = rx.try_iter().flat_map(|s| s.records.clone()).collect();
+    let seen: Vec<(u64, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.applied.version,
+                r.applied.op.name(),
+                r.applied.path.as_str(),
+            )
+        })
+        .collect();
+    let v = seen[0].0;
+    assert_eq!(
+        seen,
+        vec![
+            (v, "mkdir", "d"),
+            (v + 1, "create", "d/f"),
+            (v + 2, "write", "d/f"),
+            (v + 3, "rename", "d/f"),
+            (v + 4, "delete", "d/g"),
+        ]
+    );
+    assert_eq!(records[2].applied.content.as_deref(), Some(&b"abc"[..]));
+    assert!(records.iter().all(|r| r.source == Source::Local));
+}
+
+#[test]
+fn a_write_across_the_size_limit_writes_what_fits() {
+    let (n, _) = node();
+    let inode = n.create(Origin::Kernel, "big").unwrap();
+    let max = 1024 * 1024;
+    let chunk = vec![7u8; 128 * 1024];
+    let mut offset = 0u64;
+    let mut written = 0u64;
+    let err = loop {
+        match n.handle_write(inode, offset, &chunk) {
+            Ok(k) => {
+                written += u64::from(k);
+                offset += u64::from(k);
+            }
+            Err(e) => break e,
+        }
+        assert!(offset <= max, "wrote past the limit");
+    };
+    assert_eq!(written, max);
+    assert_eq!(err.errno(), libc::EFBIG);
+    // one byte more than fits in one write: a short write of what fits
+    let inode = n.create(Origin::Kernel, "big2").unwrap();
+    let all = vec![1u8; max as usize + 1];
+    assert_eq!(n.handle_write(inode, 0, &all).unwrap(), max as u32);
+    assert_eq!(
+        n.read(|db| db.lookup("big2").unwrap().data.len()),
+        max as usize
+    );
+}
+
+#[test]
+fn cluster_errnos_become_the_errors_local_mode_returns() {
+    assert_eq!(
+        NodeError::from_cluster(libc::EEXIST),
+        NodeError::Tree(ccfs_memdb::Error::Exists)
+    );
+    assert_eq!(NodeError::from_cluster(libc::EBUSY), NodeError::Unavailable);
+    assert_eq!(NodeError::from_cluster(libc::EBUSY).errno(), libc::EBUSY);
+    assert_eq!(NodeError::from_cluster(1234), NodeError::Cluster(1234));
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Truncates owed by `open(O_TRUNC)` in cluster mode.
+//! Truncates owed by `open(O_TRUNC)` in cluster mode (the node's
+//! bookkeeping; FUSE only says when a file is opened, looked at or written).
 //!
 //! Every modification in cluster mode is one dcdb round trip through
 //! corosync. An overwrite (`open(O_TRUNC)`, write at offset 0, close) would

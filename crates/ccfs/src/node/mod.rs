@@ -1,0 +1,265 @@
+//! The node: the one writer path to the tree. Every front end (FUSE, the
+//! control socket's restore), lock expiry and, in cluster mode, every
+//! delivery and resync change the tree through here:
+//!
+//! `submit(op)` → gate (shutting down? quorate?) → replicator: in local
+//! mode the change is applied now (`commit.rs`); in cluster mode it is
+//! multicast through the dcdb group and applied on delivery, when the
+//! cluster service lends the tree back through `with_tree`. Either way
+//! memdb records every applied change and the node publishes it once, in
+//! version order, on its [`ChangeStream`].
+//!
+//! Errors are typed ([`NodeError`]); an errno exists only at the kernel and
+//! IPC boundaries (`errno()`) and on the wire, where cluster replies are
+//! mapped back to the same tree errors local mode returns.
+
+mod commit;
+mod ops;
+mod owed;
+pub mod stream;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ccfs_cluster::{ClusterService, PendingRows, Request};
+use ccfs_memdb::{Memdb, NodeId, Op, Stamp, Store};
+use thiserror::Error;
+
+use crate::quorum::Quorum;
+pub use commit::BeforeCommit;
+use owed::OwedTruncates;
+pub use stream::{ChangeRecord, ChangeSet, ChangeStream, Source};
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum NodeError {
+    /// What the tree refused, locally or on delivery in the cluster.
+    #[error(transparent)]
+    Tree(#[from] ccfs_memdb::Error),
+    /// fuse.md §6: every modification is refused without quorum.
+    #[error("not quorate")]
+    NotQuorate,
+    #[error("database commit failed: {0}")]
+    Commit(String),
+    #[error("the daemon is shutting down")]
+    Closed,
+    /// Cluster mode: the change could not be sent, or the group stopped
+    /// before it came back (dcdb.md §4: EBUSY).
+    #[error("the cluster group is not available")]
+    Unavailable,
+    /// Cluster mode: an errno no tree operation returns.
+    #[error("cluster: errno {0}")]
+    Cluster(i32),
+}
+
+impl NodeError {
+    /// The errno a client sees (fuse.md §4, §6).
+    pub fn errno(&self) -> i32 {
+        match self {
+            NodeError::Tree(e) => e.errno(),
+            NodeError::NotQuorate => libc::EACCES,
+            NodeError::Commit(_) | NodeError::Closed => libc::EIO,
+            NodeError::Unavailable => libc::EBUSY,
+            NodeError::Cluster(e) => *e,
+        }
+    }
+
+    /// A cluster reply's errno as the error local mode would return.
+    fn from_cluster(errno: i32) -> NodeError {
+        if errno == libc::EBUSY {
+            return NodeError::Unavailable;
+        }
+        match ccfs_memdb::Error::from_errno(errno) {
+            Some(e) => NodeError::Tree(e),
+            None => NodeError::Cluster(errno),
+        }
+    }
+}
+
+pub type NodeResult<T> = Result<T, NodeError>;
+
+/// When a modification must reach SQLite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the call returns.
+    Now,
+    /// At the next flush of the handle or by the flusher (~1 s).
+    Deferred,
+}
+
+/// Who asked for a change. The kernel already knows the direct effect of
+/// the FUSE operation it sent; everyone else's changes must invalidate the
+/// kernel's caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Kernel,
+    Other,
+}
+
+/// How long deferred data may stay uncommitted.
+pub const MAX_COMMIT_DELAY: Duration = Duration::from_secs(1);
+
+struct State {
+    db: Memdb,
+    /// When the oldest uncommitted deferred change was made.
+    dirty_since: Option<std::time::Instant>,
+    /// Set at shutdown: no more changes.
+    closed: bool,
+    /// Cluster mode: rows the dfsm handed over, waiting for the next
+    /// commit (the cluster service's group commit, `Host::flush`).
+    pending: PendingRows,
+}
+
+/// The persistent copy. Its lock is taken while the tree lock is still
+/// held (so batches reach SQLite in the order they were made) and the tree
+/// lock is then released: readers do not wait for SQLite.
+struct Disk {
+    store: Box<dyn Store>,
+    /// A commit failed: nothing after it may be stored (a later batch
+    /// without the lost one could leave a tree that does not load).
+    failed: bool,
+}
+
+pub struct Node {
+    /// Readers share the tree; a modification holds it alone (and only
+    /// until its batch is handed to the disk).
+    state: RwLock<State>,
+    disk: Mutex<Disk>,
+    quorum: Quorum,
+    writer: NodeId,
+    stream: ChangeStream,
+    /// Cluster mode: every modification goes through the dcdb group.
+    cluster: OnceLock<Arc<ClusterService>>,
+    /// Cluster mode: a group commit is wanted (`request_commit`).
+    commit_requested: AtomicBool,
+    committer: OnceLock<std::thread::Thread>,
+    /// Runs before every commit, with the disk lock held (the journal).
+    before_commit: OnceLock<Arc<dyn BeforeCommit>>,
+    /// Cluster mode: files opened with O_TRUNC whose truncate is not sent
+    /// yet (see `owed`).
+    owed: OwedTruncates,
+}
+
+/// Seconds since the epoch, as memdb stamps them.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// Local mode: writer 0 (memdb.md §3). Recording of applied changes
+    /// is switched on: the stream is fed from it.
+    pub fn new(mut db: Memdb, store: Box<dyn Store>, quorum: Quorum) -> Node {
+        db.record_applied(true);
+        Node {
+            state: RwLock::new(State {
+                db,
+                dirty_since: None,
+                closed: false,
+                pending: PendingRows::default(),
+            }),
+            disk: Mutex::new(Disk {
+                store,
+                failed: false,
+            }),
+            quorum,
+            writer: 0,
+            stream: ChangeStream::default(),
+            cluster: OnceLock::new(),
+            commit_requested: AtomicBool::new(false),
+            committer: OnceLock::new(),
+            before_commit: OnceLock::new(),
+            owed: OwedTruncates::default(),
+        }
+    }
+
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
+    /// Every applied change, in version order (see `stream.rs`).
+    pub fn stream(&self) -> &ChangeStream {
+        &self.stream
+    }
+
+    /// Set the quorate flag (cluster mode). Every reported mode depends on
+    /// it (fuse.md §3.1), so all cached attributes are dropped.
+    pub fn set_quorate(&self, quorate: bool) {
+        if self.quorum.is_quorate() != quorate {
+            self.quorum.set(quorate);
+            self.stream.publish(ChangeSet {
+                quorum: Some(quorate),
+                ..ChangeSet::default()
+            });
+        }
+    }
+
+    /// Switch to cluster mode: from now on modifications are dcdb requests
+    /// answered after their delivery (writer = nodeid, mtime = message
+    /// time, both stamped by the dfsm).
+    pub fn attach_cluster(&self, service: Arc<ClusterService>) {
+        let _ = self.cluster.set(service);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<ClusterService>> {
+        self.cluster.get()
+    }
+
+    fn lock(&self) -> RwLockWriteGuard<'_, State> {
+        // A panic while holding the lock leaves a consistent tree (memdb
+        // mutates only after its checks), so keep serving.
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Read access to the tree.
+    pub fn read<R>(&self, f: impl FnOnce(&Memdb) -> R) -> R {
+        f(&self.state.read().unwrap_or_else(|p| p.into_inner()).db)
+    }
+
+    fn stamp(&self, now: u64) -> Stamp {
+        Stamp {
+            writer: self.writer,
+            mtime: now as u32,
+        }
+    }
+
+    /// The check every writer passes, written once: no change without
+    /// quorum (fuse.md §6). (After shutdown the local apply refuses with
+    /// `Closed`, the stopped cluster service with `Unavailable`.)
+    fn gate(&self) -> NodeResult<()> {
+        if !self.quorum.is_quorate() {
+            return Err(NodeError::NotQuorate);
+        }
+        Ok(())
+    }
+
+    /// The one writer path: gate, then the replicator (apply now, or
+    /// multicast and apply on delivery). Returns what memdb's operation
+    /// returns (the byte count of a write, else 0).
+    pub fn submit(&self, origin: Origin, durability: Durability, op: Op) -> NodeResult<u32> {
+        let what = op.path().to_string();
+        let result = self.gate().and_then(|()| match self.cluster.get() {
+            Some(c) => {
+                // The kernel's own operations are submitted quiet: their
+                // changes do not come back as invalidations, as locally.
+                let request = Request::Op(op);
+                let sent = match origin {
+                    Origin::Kernel => c.submit_quiet(request),
+                    Origin::Other => c.submit(request),
+                };
+                sent.map_err(NodeError::from_cluster)
+            }
+            None => self.apply_local(origin, durability, |db, s| db.apply(&op, s)),
+        });
+        match &result {
+            Err(e) => tracing::debug!("change of {what}: {e}"),
+            Ok(_) => tracing::debug!("changed {what}"),
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests;
