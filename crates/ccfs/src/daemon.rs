@@ -168,12 +168,13 @@ struct Opened {
 }
 
 /// Steps 5–9: the database, the mode, the node and the status.
+/// `db_existed`: whether config.db was there before its lock made it.
 fn open_node(
     opts: &Options,
+    db_existed: bool,
     nodename: &str,
     node_ip: std::net::IpAddr,
 ) -> Result<Opened, DaemonError> {
-    let db_existed = opts.db.exists();
     let (mut db, mut store) = open_tree(opts)?;
     // Step 7: a new database outside local mode starts from the host's
     // corosync.conf.
@@ -226,12 +227,13 @@ fn serve(
 ) -> Result<(), DaemonError> {
     process::make_dir(&opts.run_dir, Some(gid))?;
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
+    let db_existed = opts.db.exists();
     let _db_lock = DatabaseLock::acquire(&opts.db)?;
     let Opened {
         node,
         status,
         cluster_mode,
-    } = open_node(opts, nodename, node_ip)?;
+    } = open_node(opts, db_existed, nodename, node_ip)?;
 
     // Teardown is the reverse of this start order (services.rs): each part
     // is added once it runs.
