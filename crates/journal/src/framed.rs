@@ -157,62 +157,64 @@ impl FramedFile {
         Ok(())
     }
 
-    /// The payload of the frame at `offset` (on disk or pending).
+    /// The payload of the frame at `offset` (on disk or pending), CRC checked.
     pub fn read(&self, offset: u64) -> Result<Vec<u8>, JournalError> {
-        let corrupt = |reason| JournalError::Corrupt {
-            file: self.path.clone(),
-            offset,
-            reason,
-        };
-        if offset >= self.len {
-            let start = (offset - self.len) as usize;
-            let bytes = self.pending.get(start..).unwrap_or_default();
-            let (payload, _) = decode_frame(bytes, self.kind).map_err(corrupt)?;
-            return Ok(payload.to_vec());
-        }
-        let mut head = [0u8; FRAME_HEAD];
-        self.read_at(&mut head, offset)?;
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        if len == 0
-            || len > self.kind.max_payload()
-            || offset + (FRAME_HEAD + len) as u64 > self.len
-        {
-            return Err(corrupt(DecodeError::BadLength(len as u64)));
-        }
-        let mut frame = vec![0u8; FRAME_HEAD + len];
-        self.read_at(&mut frame, offset)?;
-        let (payload, _) = decode_frame(&frame, self.kind).map_err(corrupt)?;
+        let (frame, _) = self.frame_bytes(offset, usize::MAX)?;
+        let (payload, _) = decode_frame(&frame, self.kind).map_err(|r| self.corrupt(offset, r))?;
         Ok(payload.to_vec())
     }
 
-    /// The first `n` bytes (or fewer) of the payload at `offset`, without
-    /// the CRC check (`open` checked it): for headers of large frames.
+    /// The first `n` bytes (or fewer) of the payload at `offset` and the
+    /// frame's length, without the CRC check (`open` checked it): for the
+    /// heads of large frames.
     pub fn read_head(&self, offset: u64, n: usize) -> Result<(u64, Vec<u8>), JournalError> {
+        let (mut frame, frame_len) = self.frame_bytes(offset, n)?;
+        frame.drain(..FRAME_HEAD);
+        Ok((frame_len, frame))
+    }
+
+    /// The frame at `offset` up to `n` payload bytes, and its whole length.
+    /// One pread for frames up to 4 KiB: most records and configs.
+    fn frame_bytes(&self, offset: u64, n: usize) -> Result<(Vec<u8>, u64), JournalError> {
         if offset >= self.len {
             let start = (offset - self.len) as usize;
             let bytes = self.pending.get(start..).unwrap_or_default();
             let (payload, used) =
-                decode_frame(bytes, self.kind).map_err(|reason| JournalError::Corrupt {
-                    file: self.path.clone(),
-                    offset,
-                    reason,
-                })?;
-            return Ok((used as u64, payload[..n.min(payload.len())].to_vec()));
+                decode_frame(bytes, self.kind).map_err(|r| self.corrupt(offset, r))?;
+            let keep = FRAME_HEAD + n.min(payload.len());
+            return Ok((bytes[..keep].to_vec(), used as u64));
         }
-        let mut head = [0u8; FRAME_HEAD];
-        self.read_at(&mut head, offset)?;
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
-        let end = offset + FRAME_HEAD as u64 + len;
-        if len == 0 || end > self.len {
-            return Err(JournalError::Corrupt {
-                file: self.path.clone(),
+        let avail = (self.len - offset) as usize;
+        let mut buf = vec![0u8; avail.min(4096).min(FRAME_HEAD.saturating_add(n))];
+        if buf.len() < FRAME_HEAD {
+            return Err(self.corrupt(
                 offset,
-                reason: DecodeError::BadLength(len),
-            });
+                DecodeError::Incomplete {
+                    need: FRAME_HEAD - buf.len(),
+                },
+            ));
         }
-        let mut payload = vec![0u8; (len as usize).min(n)];
-        self.read_at(&mut payload, offset + FRAME_HEAD as u64)?;
-        Ok((FRAME_HEAD as u64 + len, payload))
+        self.read_at(&mut buf, offset)?;
+        let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if len == 0 || len > self.kind.max_payload() || FRAME_HEAD + len > avail {
+            return Err(self.corrupt(offset, DecodeError::BadLength(len as u64)));
+        }
+        let want = FRAME_HEAD + len.min(n);
+        if buf.len() < want {
+            let have = buf.len();
+            buf.resize(want, 0);
+            self.read_at(&mut buf[have..], offset + have as u64)?;
+        }
+        buf.truncate(want);
+        Ok((buf, (FRAME_HEAD + len) as u64))
+    }
+
+    fn corrupt(&self, offset: u64, reason: DecodeError) -> JournalError {
+        JournalError::Corrupt {
+            file: self.path.clone(),
+            offset,
+            reason,
+        }
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), JournalError> {

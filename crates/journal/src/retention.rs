@@ -2,7 +2,11 @@
 //!
 //! Walks the records oldest first, one version at a time, and drops them
 //! while they are older than `keep_days` or the journal is over
-//! `max_bytes`. Never dropped: the newest record of a path that is live in
+//! `max_bytes`. A run rewrites both files, so it costs time in proportion
+//! to the journal's size; to keep runs rare it starts only when the oldest
+//! record it may drop is a day past `keep_days`, or the journal is over
+//! `max_bytes`, and then brings the size down to 90% of `max_bytes`.
+//! Never dropped: the newest record of a path that is live in
 //! the mirror (so the current tree can always be rebuilt from the journal),
 //! and any content a snapshot names. A content goes when nothing names it
 //! any more (no record, no snapshot, no delta stored against it). The
@@ -62,6 +66,18 @@ impl Journal {
         let bytes_before = self.bytes_on_disk();
         let cutoff = now.saturating_sub(u64::from(self.opts.keep_days) * 86_400);
         let protected: HashSet<usize> = self.mirror().into_values().collect();
+        let mut report = RetainReport {
+            bytes_before,
+            bytes_after: bytes_before,
+            ..RetainReport::default()
+        };
+        let oldest_droppable = (0..self.index.len()).find(|k| !protected.contains(k));
+        let due =
+            oldest_droppable.is_some_and(|k| u64::from(self.index.slots[k].time) + 86_400 < cutoff);
+        if !due && bytes_before <= self.opts.max_bytes {
+            return Ok(report);
+        }
+        let target = self.opts.max_bytes / 10 * 9;
         let mut blobs = self.blob_uses()?;
         let n = self.index.len();
         let mut dropped = vec![false; n];
@@ -74,7 +90,7 @@ impl Journal {
             let group_end = i + self.index.slots[i..].partition_point(|s| s.version == version);
             let est = bytes_before.saturating_sub(blobs.freed_bytes + dropped_bytes);
             let old = u64::from(self.index.slots[i].time) < cutoff;
-            if !old && est <= self.opts.max_bytes {
+            if !old && est <= target {
                 break;
             }
             for (k, gone) in dropped.iter_mut().enumerate().take(group_end).skip(i) {
@@ -92,12 +108,8 @@ impl Journal {
             }
             i = group_end;
         }
-        let mut report = RetainReport {
-            dropped_records,
-            dropped_blobs: blobs.freed.len(),
-            bytes_before,
-            bytes_after: bytes_before,
-        };
+        report.dropped_records = dropped_records;
+        report.dropped_blobs = blobs.freed.len();
         if dropped_records == 0 && blobs.freed.is_empty() {
             return Ok(report);
         }
@@ -142,10 +154,19 @@ impl Journal {
     /// Reference counts of every blob: records, snapshots, deltas' bases.
     /// Blobs nothing names (left by a crash) start out freed.
     fn blob_uses(&self) -> Result<BlobUses, JournalError> {
-        let mut uses = HashMap::new();
-        for offset in self.blobs.offsets() {
+        let offsets = self.blobs.offsets();
+        let mut uses = HashMap::with_capacity(offsets.len());
+        // Hashes resolved here, from the heads read anyway: `find` would
+        // read each blob again to confirm it.
+        let mut by_hash = HashMap::with_capacity(offsets.len());
+        let mut bases = Vec::new();
+        for offset in offsets {
             let (frame_len, head) = self.blobs.head(offset)?;
-            let base = head.base.and_then(|h| self.blobs.find(&h));
+            by_hash.insert(head.hash, offset);
+            if let Some(base) = head.base {
+                bases.push((offset, base));
+            }
+            let base = None;
             uses.insert(
                 offset,
                 BlobUse {
@@ -154,6 +175,12 @@ impl Journal {
                     base,
                 },
             );
+        }
+        for (offset, base) in bases {
+            let base = by_hash.get(&base).copied();
+            if let Some(u) = uses.get_mut(&offset) {
+                u.base = base;
+            }
         }
         let mut b = BlobUses {
             uses,
@@ -166,7 +193,7 @@ impl Journal {
             }
         }
         for hash in self.snapshot_hashes()? {
-            if let Some(blob) = self.blobs.find(&hash) {
+            if let Some(&blob) = by_hash.get(&hash) {
                 b.add(blob);
             }
         }
