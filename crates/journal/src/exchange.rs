@@ -67,8 +67,10 @@ impl Journal {
 
     /// Imports a peer's records in (from, to]. Records of this journal in
     /// that range with origin Resync are replaced; a version already here
-    /// with any other origin is kept and the imported copy skipped.
-    /// Returns how many records were imported. Checks everything before
+    /// with any other origin is kept and the imported copy skipped, and so
+    /// is a record at or below the version retention has dropped through
+    /// (this journal forgot that range; a record there could claim a state
+    /// that dropped records changed). Returns how many records were imported. Checks everything before
     /// changing anything.
     pub fn import(
         &mut self,
@@ -108,7 +110,8 @@ impl Journal {
                 return Err(fail("content missing"));
             }
             check_record(&r).map_err(|_| fail("invalid record"))?;
-            if !present.contains(&r.version) {
+            let forgotten = self.records.pruned.is_some_and(|p| r.version <= p.through);
+            if !present.contains(&r.version) && !forgotten {
                 new.push((r, content));
             }
         }

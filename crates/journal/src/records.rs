@@ -115,6 +115,9 @@ impl Journal {
         items: Vec<Item>,
         pruned: Option<Pruned>,
     ) -> Result<(), JournalError> {
+        // The new file is fsynced before it replaces the old one: the
+        // contents it names must be on disk first.
+        self.blobs.file.sync()?;
         let mut rw = self.records.rewrite(pruned)?;
         let mut index = Index::default();
         for item in items {
