@@ -17,6 +17,15 @@ fn main() {
 }
 
 fn run() -> Result<(), JournalError> {
+    let args: Vec<_> = std::env::args_os().collect();
+    if args.len() == 3 && args[1] == "--open-rss" {
+        // The child of the memory measurement: open, print the growth.
+        let before = rss_bytes();
+        let (j, _) = Journal::open(Path::new(&args[2]), Options::default())?;
+        println!("{}", rss_bytes().saturating_sub(before));
+        drop(j);
+        return Ok(());
+    }
     let base = match std::env::args_os().nth(1) {
         Some(d) => PathBuf::from(d),
         None => std::env::temp_dir().join(format!("ccfs-journal-bench-{}", std::process::id())),
@@ -74,6 +83,16 @@ fn change(
 fn fresh(dir: &Path) -> Result<Journal, JournalError> {
     let _ = std::fs::remove_dir_all(dir);
     Ok(Journal::open(dir, Options::default())?.0)
+}
+
+/// Resident set size of this process (0 if /proc is not there).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Median of `runs` timings of `f`, in microseconds.
@@ -259,6 +278,24 @@ fn measure(base: &Path) -> Result<Vec<(&'static str, String)>, JournalError> {
         "open_100k_ms",
         format!("{:.1}", start.elapsed().as_secs_f64() * 1000.0),
     ));
+    // Memory of an opened journal, measured in a fresh process (here the
+    // allocator would hand back what the journal before it freed).
+    let child = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .arg("--open-rss")
+            .arg(&dir)
+            .output()
+    });
+    if let Ok(o) = child {
+        let grown: f64 = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0.0);
+        out.push((
+            "open_100k_rss_bytes_per_record",
+            format!("{:.1}", grown / 1e5),
+        ));
+    }
     let mut j = j;
     let now = 1_700_000_000 + 2000;
     let start = Instant::now();
