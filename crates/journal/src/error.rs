@@ -48,6 +48,9 @@ pub enum JournalError {
         #[source]
         source: io::Error,
     },
+    /// Another process (or another `Journal` in this one) has the directory open.
+    #[error("journal: {} is in use by another process", path.display())]
+    Locked { path: PathBuf },
     /// A file in the journal directory is not a journal file of a format
     /// this code reads; it is left alone rather than overwritten.
     #[error("journal: {} is not a journal file: {reason}", path.display())]

@@ -12,7 +12,8 @@
 //! - `blobs.jnl`: append-only, one frame per distinct content (sha256),
 //!   LZ4-compressed, usually as a small delta against an earlier version;
 //! - `snapshots/NAME.snap`: one file per snapshot, written tmp + fsync +
-//!   rename; its contents live in the blob file.
+//!   rename; its contents live in the blob file;
+//! - `lock`: flocked while a `Journal` has the directory open.
 //!
 //! In memory: 40 bytes per record, the interned paths, about 20 bytes per
 //! distinct content. Contents are read from disk with pread when asked for.
@@ -65,6 +66,7 @@ use std::path::{Path, PathBuf};
 pub(crate) const RECORDS_FILE: &str = "records.jnl";
 pub(crate) const BLOBS_FILE: &str = "blobs.jnl";
 pub(crate) const SNAPSHOT_DIR: &str = "snapshots";
+const LOCK_FILE: &str = "lock";
 
 /// The journal of one node. Not internally locked: wrap it in a mutex to
 /// share it (queries take `&self`, changes `&mut self`).
@@ -75,6 +77,36 @@ pub struct Journal {
     blobs: Blobs,
     index: Index,
     snapshots: Snapshots,
+    /// Holds an exclusive flock for the journal's lifetime: two writers
+    /// appending to the same files would interleave frames.
+    _lock: std::fs::File,
+}
+
+/// Takes the directory's lock, or says who has it.
+fn lock(dir: &Path) -> Result<std::fs::File, JournalError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(JournalError::io("open", &path))?;
+    // SAFETY: flock on a file descriptor we own and keep open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => JournalError::Locked { path },
+            _ => JournalError::Io {
+                op: "lock",
+                path,
+                source: e,
+            },
+        });
+    }
+    Ok(file)
 }
 
 impl Journal {
@@ -87,6 +119,7 @@ impl Journal {
             .mode(0o700)
             .create(dir)
             .map_err(JournalError::io("create directory", dir))?;
+        let lock = lock(dir)?;
         let mut report = OpenReport::default();
         for leftover in [RECORDS_FILE, BLOBS_FILE] {
             // A rewrite that crashed before its rename: the old file is whole.
@@ -120,6 +153,7 @@ impl Journal {
             blobs,
             index,
             snapshots,
+            _lock: lock,
         };
         Ok((journal, report))
     }

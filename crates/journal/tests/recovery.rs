@@ -239,6 +239,16 @@ fn foreign_files_are_refused_not_overwritten() {
 }
 
 #[test]
+fn one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, _) = open(dir.path());
+    let second = Journal::open(dir.path(), Options::default());
+    assert!(matches!(second, Err(JournalError::Locked { .. })));
+    drop(j);
+    let (_j, _) = open(dir.path());
+}
+
+#[test]
 fn directory_is_created_private() {
     use std::os::unix::fs::PermissionsExt;
     let parent = tempfile::tempdir().unwrap();
