@@ -45,6 +45,9 @@ pub struct SnapshotEntry {
     pub path: String,
     /// `file` or `dir`.
     pub kind: String,
+    /// The entry's version when the snapshot was taken, numbered as
+    /// [`DirEntry::version`]: the snapshot diff skips files whose version
+    /// is the same now.
     pub version: u64,
     pub size: u64,
 }
@@ -101,8 +104,10 @@ pub enum BackendError {
 pub trait Backend: Send + Sync + 'static {
     /// Free-form daemon status for `GET /v1/status`.
     fn status(&self) -> serde_json::Value;
-    /// Changes newest first: only those touching `path` (itself or below it)
-    /// when given, at most `limit`, only versions `< before` when given.
+    /// Changes newest first: only those touching `path` (itself or below it,
+    /// as source or target of a rename) when given, at most `limit`, only
+    /// versions `< before` when given. The server filters private entries
+    /// out for read-only clients and asks again with `before` to fill a page.
     fn log(
         &self,
         path: Option<&str>,

@@ -317,3 +317,71 @@ pub fn reason(status: u16) -> &'static str {
         _ => "Unknown",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_ends_at_an_empty_line() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nbody"), Some((14, 18)));
+        assert_eq!(head_end(b"GET / HTTP/1.1\n\nbody"), Some((14, 16)));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+    }
+
+    #[test]
+    fn head_fields() {
+        let r = parse_head("\r\nGET /v1/log?x=1 HTTP/1.1\r\nHost: a\r\nX-Thing:  b c \r\nx-empty:")
+            .unwrap();
+        assert_eq!(
+            (r.method.as_str(), r.target.as_str()),
+            ("GET", "/v1/log?x=1")
+        );
+        assert_eq!(r.header("host"), Some("a"));
+        assert_eq!(r.header("x-thing"), Some("b c"));
+        assert_eq!(r.header("x-empty"), Some(""));
+        for bad in [
+            "GET /a\tb HTTP/1.1",
+            "GET  /a HTTP/1.1",
+            "GET http://x/ HTTP/1.1",
+            "GET /a HTTP/1.1\r\n folded",
+        ] {
+            assert!(
+                matches!(parse_head(bad), Err(HttpError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_trickling_in_byte_by_byte_is_read_whole() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            for b in b"POST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\nbodyEXTRA" {
+                client.write_all(&[*b]).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            client
+        });
+        let r = read_request(&mut server, &DEFAULT_LIMITS).unwrap();
+        assert_eq!(
+            (r.method.as_str(), r.body.as_slice()),
+            ("POST", &b"body"[..])
+        );
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn responses_on_the_wire() {
+        let mut out = Vec::new();
+        Response::error(404, "gone", Some(2))
+            .with_header("X-A", "1".into())
+            .write_to(&mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\
+             Connection: close\r\nX-A: 1\r\n\r\n{\"errno\":2,\"error\":\"gone\"}\n"
+        );
+    }
+}

@@ -89,14 +89,14 @@ fn route(ctx: &Context, access: Access, req: &Request, t: &Target) -> Answer {
         ("GET", ["v1", "diff"]) => file_diff(ctx, access, t),
         ("POST", ["v1", "restore"]) => restore(ctx, access, t),
         (_, ["v1", "snapshots", ..]) => snapshot_routes::route(ctx, access, method, &segs[2..], t),
-        (_, ["v1", "status" | "log" | "files" | "diff", ..]) => Err(not_allowed("GET")),
+        (_, ["v1", "status" | "log" | "diff"] | ["v1", "files", ..]) => Err(not_allowed("GET")),
         (_, ["v1", "restore"]) => Err(not_allowed("POST")),
-        _ => Err(Response::error(
-            404,
-            &format!("no route for {}", req.target),
-            None,
-        )),
+        _ => Err(not_found(req)),
     }
+}
+
+fn not_found(req: &Request) -> Response {
+    Response::error(404, &format!("no route for {}", req.target), None)
 }
 
 pub(crate) fn not_allowed(allow: &str) -> Response {

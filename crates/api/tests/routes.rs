@@ -253,6 +253,8 @@ fn unknown_routes_and_methods() {
     assert_eq!(ts.get("/v2/status").status, 404);
     assert_eq!(ts.get("/v1/nothing").status, 404);
     assert_eq!(ts.get("/").status, 404);
+    assert_eq!(ts.get("/v1/status/extra").status, 404);
+    assert_eq!(ts.get("/v1/diff/x").status, 404);
     let r = ts.req("DELETE", "/v1/status");
     assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
     assert_eq!(ts.req("PUT", "/v1/files/datacenter.cfg").status, 405);
