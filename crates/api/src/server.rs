@@ -148,11 +148,12 @@ impl Server {
     fn shutdown(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         if let Some(acceptor) = self.acceptor.take() {
-            if acceptor.join().is_err() {
-                tracing::error!("control socket accept thread panicked");
-            }
+            // First the path, so no new client queues up while we join.
             if let Err(e) = std::fs::remove_file(&self.shared.cfg.socket) {
                 tracing::warn!(socket = %self.shared.cfg.socket.display(), "remove: {e}");
+            }
+            if acceptor.join().is_err() {
+                tracing::error!("control socket accept thread panicked");
             }
         }
     }
@@ -195,6 +196,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: UnixListener) {
             threads.push(t);
         }
     }
+    drop(listener);
     // Wake every connection still blocked in a read or write.
     for stream in lock(&shared.open).values() {
         let _ = stream.shutdown(Shutdown::Both);

@@ -280,3 +280,27 @@ fn subcommands_parse_as_embedded() {
     );
     assert_eq!(ccfs_api::cli::split_version("x@"), ("x@", None));
 }
+
+#[test]
+fn run_gives_exit_codes() {
+    use std::process::ExitCode;
+    let ts = TestServer::start();
+    // prints nothing on success: the two versions have the same content
+    assert_eq!(
+        ccfs_api::cli::run(parse(&["diff", "datacenter.cfg", "1", "5"]), &ts.socket),
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        ccfs_api::cli::run(parse(&["restore", "datacenter.cfg"]), &ts.socket),
+        ExitCode::from(2)
+    );
+    assert_eq!(
+        ccfs_api::cli::run(parse(&["show", "no-such.cfg"]), &ts.socket),
+        ExitCode::from(1)
+    );
+    let missing = ts.dir.path().join("no.sock");
+    assert_eq!(
+        ccfs_api::cli::run(ClientCommand::Status, &missing),
+        ExitCode::from(1)
+    );
+}
