@@ -50,6 +50,13 @@ pub struct Options {
     pub max_fs_bytes: Option<u64>,
     pub max_entries: Option<u32>,
     pub sqlite: SqliteSettings,
+    /// Where the history journal lives (None: `ccfs-history` beside the db).
+    pub history_dir: Option<PathBuf>,
+    /// Retention of the history: age in days, and size on disk.
+    pub history_keep_days: u32,
+    pub history_max_bytes: u64,
+    /// The control socket (None: `ccfs.sock` in the run dir).
+    pub control_socket: Option<PathBuf>,
     /// `-h`/`--help` was given.
     pub help: bool,
 }
@@ -74,6 +81,10 @@ impl Default for Options {
             max_fs_bytes: None,
             max_entries: None,
             sqlite: SqliteSettings::Ccfs,
+            history_dir: None,
+            history_keep_days: 30,
+            history_max_bytes: 128 * 1024 * 1024,
+            control_socket: None,
             help: false,
         }
     }
@@ -84,7 +95,9 @@ pub const USAGE: &str = "usage: ccfs [-f|--foreground] [-d|--debug] [-l|--local]
             [--pid-file FILE] [--nodename NAME] [--node-ip IP]
             [--www-data-group NAME] [--corosync-conf FILE] [--ipc-name NAME]
             [--rrd-dir DIR] [--max-fs-bytes N] [--max-entries N]
-            [--sqlite ccfs|pmxcfs]";
+            [--sqlite ccfs|pmxcfs] [--history-dir DIR]
+            [--history-keep-days N] [--history-max-bytes N]
+            [--control-socket FILE]";
 
 impl Options {
     /// Parse the arguments after the program name. Accepts `--opt VALUE`
@@ -146,6 +159,14 @@ impl Options {
                 *p = cwd.join(&*p);
             }
         }
+        for p in [&mut self.history_dir, &mut self.control_socket]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = cwd.join(&*p);
+            }
+        }
     }
 
     fn set_value(&mut self, name: &str, value: String) -> Result<(), CliError> {
@@ -170,6 +191,14 @@ impl Options {
             "rrd-dir" => self.rrd_dir = value.into(),
             "max-fs-bytes" => self.max_fs_bytes = Some(value.parse().map_err(|_| bad(&value))?),
             "max-entries" => self.max_entries = Some(value.parse().map_err(|_| bad(&value))?),
+            "history-dir" => self.history_dir = Some(value.into()),
+            "history-keep-days" => {
+                self.history_keep_days = value.parse().map_err(|_| bad(&value))?
+            }
+            "history-max-bytes" => {
+                self.history_max_bytes = value.parse().map_err(|_| bad(&value))?
+            }
+            "control-socket" => self.control_socket = Some(value.into()),
             "sqlite" => {
                 self.sqlite = match value.as_str() {
                     "ccfs" => SqliteSettings::Ccfs,

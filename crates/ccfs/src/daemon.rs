@@ -15,6 +15,8 @@ use thiserror::Error;
 use crate::cli::{Options, SqliteSettings};
 use crate::cluster;
 use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
+use crate::history::backend::{ApiBackend, DaemonFacts};
+use crate::history::{self, History, HistoryError, HistoryOptions};
 use crate::host::{self, HostError};
 use crate::ipc_backend::{IpcBackend, LocalStatus, StatusUpdates};
 use crate::kvstore_updates::KvstoreUpdates;
@@ -55,6 +57,13 @@ pub enum DaemonError {
     Ipc {
         name: String,
         source: ccfs_ipc::ServerError,
+    },
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("unable to start the control socket '{path}': {source}")]
+    Api {
+        path: String,
+        source: ccfs_api::ApiError,
     },
     #[error("unable to start thread: {0}")]
     Thread(std::io::Error),
@@ -225,6 +234,9 @@ fn serve(
     gid: u32,
     readiness: Option<Readiness>,
 ) -> Result<(), DaemonError> {
+    // Every thread started from here on inherits the blocked signals; one
+    // thread waits for them (a thread without the mask would die of them).
+    let signals = ShutdownSignals::block().map_err(DaemonError::Thread)?;
     process::make_dir(&opts.run_dir, Some(gid))?;
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
     let db_existed = opts.db.exists();
@@ -238,6 +250,8 @@ fn serve(
     // Teardown is the reverse of this start order (services.rs): each part
     // is added once it runs.
     let mut services = Services::default();
+    // The journal stays until after the final commit, which it records.
+    let history = start_history(&mut services, opts, &node, nodename)?;
     {
         let node = node.clone();
         services.started("database", move || {
@@ -261,9 +275,6 @@ fn serve(
     // Steps 10–11.
     process::clear_dead_mount(&opts.mount);
     let _ = std::fs::create_dir(&opts.mount);
-    // Every thread started from here on inherits the blocked signals; one
-    // thread waits for them.
-    let signals = ShutdownSignals::block().map_err(DaemonError::Thread)?;
     let mut session =
         fuser::Session::new(fs, &opts.mount, &mount_config(FUSE_THREADS)).map_err(|source| {
             DaemonError::Mount {
@@ -296,6 +307,13 @@ fn serve(
     // Step 13: the IPC server serves the same node and status as FUSE.
     let ipc = start_ipc(opts, gid, nodename, &node, &status, updates)?;
     services.started("ipc server", move || ipc.stop());
+    let facts = DaemonFacts {
+        nodename: nodename.to_string(),
+        cluster_mode,
+        db_path: opts.db.clone(),
+    };
+    let api = start_api(opts, gid, &node, &history, facts)?;
+    services.started("control socket", move || api.stop());
     {
         // Clients see the restart flag and wait for the next daemon.
         let run_dir = opts.run_dir.clone();
@@ -416,6 +434,63 @@ fn start_flusher(services: &mut Services, node: Arc<Node>) -> Result<(), DaemonE
         let _ = flusher.join();
     });
     Ok(())
+}
+
+/// The history journal beside config.db, and its retention thread.
+fn start_history(
+    services: &mut Services,
+    opts: &Options,
+    node: &Arc<Node>,
+    nodename: &str,
+) -> Result<Arc<History>, DaemonError> {
+    let hopts = HistoryOptions {
+        dir: opts
+            .history_dir
+            .clone()
+            .unwrap_or_else(|| history::default_dir(&opts.db)),
+        keep_days: opts.history_keep_days,
+        max_bytes: opts.history_max_bytes,
+        sync: false,
+    };
+    let history = History::open(&hopts, node, nodename)?;
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let retention = history
+        .spawn_retention(stop_rx)
+        .map_err(DaemonError::Thread)?;
+    services.started("history", move || {
+        drop(stop_tx);
+        let _ = retention.join();
+    });
+    Ok(history)
+}
+
+/// The control socket (HTTP API of `ccfs log`, `show`, `snapshot`, ...).
+fn start_api(
+    opts: &Options,
+    gid: u32,
+    node: &Arc<Node>,
+    history: &Arc<History>,
+    facts: DaemonFacts,
+) -> Result<ccfs_api::Server, DaemonError> {
+    let socket = control_socket(opts);
+    let backend = ApiBackend {
+        node: node.clone(),
+        history: history.clone(),
+        facts,
+        started: std::time::Instant::now(),
+    };
+    let config = ccfs_api::ServerConfig::new(&socket, gid, &opts.mount);
+    ccfs_api::Server::start(config, Arc::new(backend)).map_err(|source| DaemonError::Api {
+        path: display(&socket),
+        source,
+    })
+}
+
+/// Where the control socket is (`--control-socket`, else in the run dir).
+pub fn control_socket(opts: &Options) -> std::path::PathBuf {
+    opts.control_socket
+        .clone()
+        .unwrap_or_else(|| opts.run_dir.join("ccfs.sock"))
 }
 
 /// The local IPC service `pve2` (ipc.md) on the node and status that FUSE

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod daemon;
 pub mod fuse;
+pub mod history;
 pub mod host;
 pub mod ipc_backend;
 pub mod kvstore_updates;

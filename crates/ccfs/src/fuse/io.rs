@@ -69,6 +69,11 @@ impl CcfsFs {
                     // every write reaches memdb with its own errno, and a
                     // shared writable mmap fails with ENODEV.
                     self.files.opened(inode, None);
+                    if truncate {
+                        // Flush stays on: close() reports a truncate that
+                        // the flush had to pay and could not.
+                        return Ok((0, FopenFlags::FOPEN_DIRECT_IO));
+                    }
                     return Ok((0, self.writer_open_flags()));
                 }
                 // Readers use the page cache; it is kept only if the file

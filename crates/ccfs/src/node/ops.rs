@@ -114,25 +114,21 @@ impl Node {
         self.cluster.get().is_none()
     }
 
-    /// `open(O_TRUNC)` of the file `inode` at `path`. Locally the truncate
-    /// is applied now (committed with the handle's writes when `writes`).
-    /// In a cluster a writer's truncate is owed: the first write at
-    /// offset 0 pays it in the same message (one WRITE in truncate mode,
-    /// dcdb.md §3.1), anything else that touches the file pays it first
-    /// (`settle`). The checks a truncate would fail right now fail the
-    /// open, as in C.
+    /// `open(O_TRUNC)` of the file `inode` at `path`. A writer's truncate
+    /// is owed: the first write at offset 0 pays it in the same change (in
+    /// a cluster one WRITE message in truncate mode, dcdb.md §3.1; locally
+    /// one version instead of two), anything else that touches the file
+    /// pays it first (`settle`), so no observer through this node sees the
+    /// difference. The checks a truncate would fail right now fail the
+    /// open, as in C. A reader's O_TRUNC (Linux truncates for O_RDONLY
+    /// too) is applied at once.
     pub fn truncate_at_open(&self, inode: Inode, path: &str, writes: bool) -> NodeResult<()> {
-        if self.cluster.get().is_some() && writes {
+        if writes {
             self.gate()?;
             self.owed.owe(inode);
             return Ok(());
         }
-        let durability = if writes {
-            Durability::Deferred
-        } else {
-            Durability::Now
-        };
-        self.write(Origin::Kernel, durability, path, 0, &[], true)
+        self.write(Origin::Kernel, Durability::Now, path, 0, &[], true)
             .map(|_| ())
     }
 
