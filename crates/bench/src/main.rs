@@ -66,6 +66,26 @@ fn write_bytes(pid: i32) -> Option<u64> {
     proc_field(pid, "io", "write_bytes:")
 }
 
+/// CPU time the daemon used so far (user + system), in microseconds: a
+/// figure that other load on the machine disturbs far less than rates.
+fn cpu_us(pid: i32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = text.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks * 1_000_000 / hz as u64)
+}
+
+fn with_cpu(mut v: Value, pid: i32, before: Option<u64>, n: usize) -> Value {
+    if let (Some(b), Some(a)) = (before, cpu_us(pid)) {
+        v["daemon_cpu_us_per_op"] = json!(round((a - b) as f64 / n.max(1) as f64));
+    }
+    v
+}
+
 fn rss_kib(pid: i32) -> Option<u64> {
     proc_field(pid, "status", "VmRSS:")
 }
@@ -101,6 +121,7 @@ fn measure(mount: &Path, pid: i32) -> std::io::Result<Value> {
     let dir = base.join("create");
     fs::create_dir(&dir)?;
     let data512 = vec![b'c'; 512];
+    let cpu = cpu_us(pid);
     let (n, s) = timed(1000, |i| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -108,22 +129,25 @@ fn measure(mount: &Path, pid: i32) -> std::io::Result<Value> {
             .open(dir.join(format!("f{i:04}")))?;
         f.write_all(&data512)
     })?;
-    out.insert("create_512B".into(), rate(n, s));
+    out.insert("create_512B".into(), with_cpu(rate(n, s), pid, cpu, n));
 
     // overwrites of one file: open O_TRUNC, write 4 KiB, close
     let file = base.join("overwrite.cfg");
     fs::write(&file, b"")?;
     let data4k = vec![b'o'; 4096];
     let before = write_bytes(pid);
+    let cpu = cpu_us(pid);
     let (n, s) = timed(1000, |_| {
         let mut f = OpenOptions::new().write(true).truncate(true).open(&file)?;
         f.write_all(&data4k)
     })?;
     let right_after = write_bytes(pid);
+    let cpu = with_cpu(json!({}), pid, cpu, n);
     // commits may be deferred: let them land before reading the counter
     std::thread::sleep(Duration::from_secs(2));
     let settled = write_bytes(pid);
     let mut o = rate(n, s);
+    o["daemon_cpu_us_per_op"] = cpu["daemon_cpu_us_per_op"].clone();
     if let (Some(b), Some(a), Some(z)) = (before, right_after, settled) {
         o["disk_bytes_per_overwrite"] = json!(round((z - b) as f64 / n.max(1) as f64));
         o["disk_bytes_per_overwrite_before_settling"] =

@@ -21,7 +21,7 @@ use crate::host::{self, HostError};
 use crate::ipc_backend::{IpcBackend, LocalStatus, StatusUpdates};
 use crate::kvstore_updates::KvstoreUpdates;
 use crate::logging::{self, DebugSwitch};
-use crate::node::{unix_now, Node};
+use crate::node::{unix_now, Interest, Node};
 use crate::process::{self, DatabaseLock, Forked, InstanceLock, ProcessError, Readiness};
 use crate::quorum::Quorum;
 use crate::services::Services;
@@ -282,7 +282,7 @@ fn serve(
                 source,
             }
         })?;
-    let rx = node.stream().subscribe_lossless();
+    let rx = node.stream().subscribe_lossless(Interest::Caches);
     spawn_invalidator(session.notifier(), Arc::downgrade(&node), rx)
         .map_err(DaemonError::Thread)?;
     start_flusher(&mut services, node.clone())?;

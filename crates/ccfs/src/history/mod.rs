@@ -23,7 +23,7 @@ use std::time::Duration;
 use ccfs_journal::{Journal, JournalError, Options as JournalOptions, Origin};
 use thiserror::Error;
 
-use crate::node::{unix_now, BeforeCommit, ChangeSet, Node};
+use crate::node::{unix_now, BeforeCommit, ChangeSet, Interest, Node};
 use tree::{change_of, current_tree, tree_of, Names};
 
 #[derive(Debug, Error)]
@@ -76,7 +76,7 @@ impl History {
         let (mut journal, report) = Journal::open(&opts.dir, jopts).map_err(err)?;
         tracing::info!("history journal {}: {report:?}", opts.dir.display());
         // Subscribe before looking at the tree: nothing falls in between.
-        let changes = node.stream().subscribe_lossless();
+        let changes = node.stream().subscribe_lossless(Interest::Records);
         let names = names_for(node, local_name);
         let (tree, version) = node.read(|db| (current_tree(db, &names), db.version()));
         let found = journal

@@ -29,7 +29,7 @@ use thiserror::Error;
 use crate::quorum::Quorum;
 pub use commit::BeforeCommit;
 use owed::OwedTruncates;
-pub use stream::{ChangeRecord, ChangeSet, ChangeStream, Source};
+pub use stream::{ChangeRecord, ChangeSet, ChangeStream, Interest, Source};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum NodeError {

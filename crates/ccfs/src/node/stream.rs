@@ -44,13 +44,36 @@ impl ChangeSet {
     fn is_empty(&self) -> bool {
         self.records.is_empty() && self.effects.is_empty() && self.quorum.is_none()
     }
+
+    fn concerns(&self, interest: Interest) -> bool {
+        match interest {
+            Interest::Records => !self.records.is_empty(),
+            Interest::Caches => !self.effects.is_empty() || self.quorum.is_some(),
+        }
+    }
 }
 
-enum Subscriber {
+/// What a subscriber reads. A set that has nothing of it is not sent:
+/// the kernel's own changes would otherwise wake the invalidation thread
+/// for nothing on every write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// Applied changes (journal, watchers, metrics).
+    Records,
+    /// What caches must forget (kernel invalidation).
+    Caches,
+}
+
+enum Sink {
     /// Never cut off (the daemon's own consumers).
     Lossless(Sender<Arc<ChangeSet>>),
     /// Cut off when `capacity` sets wait unread.
     Bounded(SyncSender<Arc<ChangeSet>>),
+}
+
+struct Subscriber {
+    interest: Interest,
+    sink: Sink,
 }
 
 /// The publishing side. `publish` is called with the tree lock held, so
@@ -61,18 +84,29 @@ pub struct ChangeStream {
 }
 
 impl ChangeStream {
-    /// A subscriber that gets everything, however far behind it is.
-    pub fn subscribe_lossless(&self) -> Receiver<Arc<ChangeSet>> {
+    /// A subscriber that gets every set of its interest, however far
+    /// behind it is.
+    pub fn subscribe_lossless(&self, interest: Interest) -> Receiver<Arc<ChangeSet>> {
         let (tx, rx) = mpsc::channel();
-        self.lock().push(Subscriber::Lossless(tx));
+        self.lock().push(Subscriber {
+            interest,
+            sink: Sink::Lossless(tx),
+        });
         rx
     }
 
     /// A subscriber that is dropped (its receiver disconnects) once
     /// `capacity` sets wait unread.
-    pub fn subscribe_bounded(&self, capacity: usize) -> Receiver<Arc<ChangeSet>> {
+    pub fn subscribe_bounded(
+        &self,
+        interest: Interest,
+        capacity: usize,
+    ) -> Receiver<Arc<ChangeSet>> {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        self.lock().push(Subscriber::Bounded(tx));
+        self.lock().push(Subscriber {
+            interest,
+            sink: Sink::Bounded(tx),
+        });
         rx
     }
 
@@ -85,9 +119,10 @@ impl ChangeStream {
             return;
         }
         let set = Arc::new(set);
-        self.lock().retain(|s| match s {
-            Subscriber::Lossless(tx) => tx.send(Arc::clone(&set)).is_ok(),
-            Subscriber::Bounded(tx) => match tx.try_send(Arc::clone(&set)) {
+        self.lock().retain(|s| match &s.sink {
+            _ if !set.concerns(s.interest) => true,
+            Sink::Lossless(tx) => tx.send(Arc::clone(&set)).is_ok(),
+            Sink::Bounded(tx) => match tx.try_send(Arc::clone(&set)) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     tracing::warn!("a change stream subscriber fell behind and was cut off");
@@ -118,8 +153,8 @@ mod tests {
     #[test]
     fn every_subscriber_gets_every_set_in_order() {
         let s = ChangeStream::default();
-        let a = s.subscribe_lossless();
-        let b = s.subscribe_bounded(8);
+        let a = s.subscribe_lossless(Interest::Caches);
+        let b = s.subscribe_bounded(Interest::Caches, 8);
         for i in 0..5 {
             s.publish(set(i));
         }
@@ -139,8 +174,8 @@ mod tests {
     #[test]
     fn a_slow_bounded_subscriber_is_cut_off_and_the_others_go_on() {
         let s = ChangeStream::default();
-        let fast = s.subscribe_lossless();
-        let slow = s.subscribe_bounded(2);
+        let fast = s.subscribe_lossless(Interest::Caches);
+        let slow = s.subscribe_bounded(Interest::Caches, 2);
         for i in 0..3 {
             s.publish(set(i));
         }
@@ -155,5 +190,19 @@ mod tests {
         drop(fast);
         s.publish(set(9));
         assert_eq!(s.subscribers(), 0);
+    }
+
+    #[test]
+    fn a_set_reaches_only_the_subscribers_it_concerns() {
+        let s = ChangeStream::default();
+        let caches = s.subscribe_lossless(Interest::Caches);
+        let records = s.subscribe_lossless(Interest::Records);
+        s.publish(set(1));
+        s.publish(ChangeSet {
+            quorum: Some(true),
+            ..ChangeSet::default()
+        });
+        assert_eq!(caches.try_iter().count(), 2);
+        assert_eq!(records.try_iter().count(), 0);
     }
 }
