@@ -372,7 +372,9 @@ fn function_file_sizes_follow_their_content() {
             assert_eq!(size, data.len() as u64, "{name} in round {round}");
         }
         let c = counter(&n, "storage.cfg");
-        assert!(c > last + 40, "storage.cfg counter {c} after {last}");
+        // at least one change per overwrite (an overwrite is one change:
+        // the O_TRUNC truncate travels with the first write)
+        assert!(c >= last + 40, "storage.cfg counter {c} after {last}");
         last = c;
     }
 }
