@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ccfs_corosync::CpgGroup;
-use ccfs_dfsm::{Action, DcdbNode, Event, Mode};
+use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Mode};
 use ccfs_memdb::Change;
 
 use crate::corosync_conf::{ConfSync, TREE_PATH};
@@ -77,21 +77,21 @@ impl Shared {
                     match action {
                         Action::Multicast { bytes, purpose } => sends.push((bytes, purpose)),
                         Action::Reply { id, result } => replies.push((id, result)),
-                        Action::Persist(batch) => {
+                        Action::App(DcdbAction::Persist(batch)) => {
                             fx.persisted = true;
                             if let Err(e) = tree.persist(batch) {
                                 tracing::error!("database commit failed: {e}; entering error mode");
                                 tree.memdb().enter_error_mode();
                             }
                         }
-                        Action::Resynced { rows, root } => {
+                        Action::App(DcdbAction::Resynced { rows, root }) => {
                             fx.persisted = true;
                             if let Err(e) = tree.replace_all(&rows, root) {
                                 tracing::error!("writing the resynced tree failed: {e}");
                                 tree.memdb().enter_error_mode();
                             }
                         }
-                        Action::CorosyncConf { reload } => {
+                        Action::App(DcdbAction::CorosyncConf { reload }) => {
                             let data = tree.memdb().lookup(TREE_PATH).map(|e| e.data.clone());
                             io.conf.run(data.as_deref(), reload);
                         }

@@ -12,11 +12,11 @@ use ccfs_memdb::{Batch, Change, Memdb, Root, Row, StoreError};
 /// The tree and its persistent copy, locked for one event.
 pub trait Tree {
     fn memdb(&mut self) -> &mut Memdb;
-    /// Commit one batch (dfsm `Action::Persist`). The host may defer the
+    /// Commit one batch (`DcdbAction::Persist`). The host may defer the
     /// disk write (its durability policy) but must not lose the rows. An
     /// error puts the memdb into error mode (the service does that).
     fn persist(&mut self, batch: Batch) -> Result<(), StoreError>;
-    /// Rewrite the store after a resync (`Action::Resynced`); the memdb
+    /// Rewrite the store after a resync (`DcdbAction::Resynced`); the memdb
     /// already holds the new tree.
     fn replace_all(&mut self, rows: &[Row], root: Root) -> Result<(), StoreError>;
 }

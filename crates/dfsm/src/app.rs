@@ -3,7 +3,9 @@
 
 use ccfs_proto::MessageType;
 
-use crate::types::{Action, Member, Purpose};
+#[cfg(doc)]
+use crate::types::Action;
+use crate::types::{Member, Purpose};
 
 /// Outcome of an application callback (C: `>= 0` continue, `< 0` fatal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,21 +30,28 @@ pub struct Ctx {
 
 /// One output of an application callback, kept in emission order.
 #[derive(Debug)]
-pub(crate) enum Out {
-    Action(Action),
+pub(crate) enum Out<A> {
+    Action(A),
     Normal(u16, Vec<u8>),
     State(MessageType, Vec<u8>, Purpose),
 }
 
 /// Messages an application asks to send, and actions it emits, in order.
 /// The dfsm frames the messages (count, epoch) after the callback returns.
-#[derive(Debug, Default)]
-pub struct Outbox {
-    pub(crate) items: Vec<Out>,
+#[derive(Debug)]
+pub struct Outbox<A> {
+    pub(crate) items: Vec<Out<A>>,
 }
 
-impl Outbox {
-    pub fn push(&mut self, action: Action) {
+impl<A> Default for Outbox<A> {
+    fn default() -> Self {
+        Outbox { items: Vec::new() }
+    }
+}
+
+impl<A> Outbox<A> {
+    /// One of the application's own actions ([`Action::App`]).
+    pub fn push(&mut self, action: A) {
         self.items.push(Out::Action(action));
     }
 
@@ -64,8 +73,14 @@ pub struct MemberState<'a> {
     pub state: &'a [u8],
 }
 
-/// The per-group behaviour. All callbacks run inside `Dfsm::handle`.
+/// The per-group behaviour. All callbacks run inside the [`crate::Dfsm`]
+/// call that received the event.
 pub trait Application {
+    /// What the application asks the daemon to do besides sending and
+    /// replying; comes out as [`Action::App`], in order with the rest.
+    /// `std::convert::Infallible` when there is nothing of the kind.
+    type Action;
+
     /// Protocol version written into and required of every header.
     fn protocol_version(&self) -> u32;
 
@@ -73,7 +88,7 @@ pub trait Application {
     /// result for the sender's waiting writer (C int: ≥ 0 or −errno).
     fn deliver(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<Self::Action>,
         ctx: &Ctx,
         sender: Member,
         subtype: u16,
@@ -88,7 +103,7 @@ pub trait Application {
     /// members are synced, in the same order, or a failure status.
     fn process_state_update(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<Self::Action>,
         ctx: &Ctx,
         states: &[MemberState<'_>],
     ) -> Result<Vec<bool>, Status>;
@@ -96,14 +111,14 @@ pub trait Application {
     /// One UPDATE payload while outdated.
     fn process_update(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<Self::Action>,
         ctx: &Ctx,
         sender: Member,
         payload: &[u8],
     ) -> Status;
 
     /// UPDATE_COMPLETE while outdated.
-    fn commit(&mut self, out: &mut Outbox, ctx: &Ctx) -> Status;
+    fn commit(&mut self, out: &mut Outbox<Self::Action>, ctx: &Ctx) -> Status;
 
     /// Release the resources of a sync (after SYNCED or on restart).
     fn cleanup(&mut self);
@@ -115,8 +130,8 @@ pub trait Application {
     fn checksum(&mut self, ctx: &Ctx) -> Option<[u8; 32]>;
 
     /// Entered SYNCED (a real change).
-    fn synced(&mut self, _out: &mut Outbox, _ctx: &Ctx) {}
+    fn synced(&mut self, _out: &mut Outbox<Self::Action>, _ctx: &Ctx) {}
 
     /// A membership change was processed (kvstore updates online flags).
-    fn confchg(&mut self, _out: &mut Outbox, _ctx: &Ctx, _members: &[Member]) {}
+    fn confchg(&mut self, _out: &mut Outbox<Self::Action>, _ctx: &Ctx, _members: &[Member]) {}
 }

@@ -130,7 +130,7 @@ impl Dfsm {
     pub(crate) fn set_mode<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         to: Mode,
     ) {
         if to == self.mode || !self.mode.may_change_to(to) {
@@ -152,7 +152,7 @@ impl Dfsm {
         }
     }
 
-    pub(crate) fn leave<A: Application>(&mut self, app: &mut A, acts: &mut Vec<Action>) {
+    pub(crate) fn leave<A: Application>(&mut self, app: &mut A, acts: &mut Vec<Action<A::Action>>) {
         self.set_mode(app, acts, Mode::Leave);
     }
 
@@ -160,15 +160,15 @@ impl Dfsm {
     pub(crate) fn with_app<A: Application, R>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
-        f: impl FnOnce(&mut A, &mut Outbox, &Ctx) -> R,
+        acts: &mut Vec<Action<A::Action>>,
+        f: impl FnOnce(&mut A, &mut Outbox<A::Action>, &Ctx) -> R,
     ) -> R {
         let mut out = Outbox::default();
         let ctx = self.ctx();
         let r = f(app, &mut out, &ctx);
         for item in out.items {
             match item {
-                Out::Action(a) => acts.push(a),
+                Out::Action(a) => acts.push(Action::App(a)),
                 Out::Normal(subtype, payload) => {
                     let bytes = self.frame_normal(subtype, &payload);
                     acts.push(Action::Multicast {
@@ -209,7 +209,7 @@ impl Dfsm {
 
     /// `dfsm_send_message_sync`: a NORMAL message whose writer waits for
     /// its own delivery; the reply comes with the delivery (or an abort).
-    pub fn send_request(&mut self, id: RequestId, subtype: u16, payload: &[u8]) -> Action {
+    pub fn send_request<X>(&mut self, id: RequestId, subtype: u16, payload: &[u8]) -> Action<X> {
         let bytes = self.frame_normal(subtype, payload);
         self.waiting.insert(self.msgcount, id);
         Action::Multicast {
@@ -219,7 +219,7 @@ impl Dfsm {
     }
 
     /// `dfsm_send_message` without a waiting writer.
-    pub fn send_message(&mut self, subtype: u16, payload: &[u8]) -> Action {
+    pub fn send_message<X>(&mut self, subtype: u16, payload: &[u8]) -> Action<X> {
         Action::Multicast {
             bytes: self.frame_normal(subtype, payload),
             purpose: Purpose::BestEffort,
@@ -231,7 +231,7 @@ impl Dfsm {
         &mut self,
         app: &mut A,
         purpose: Purpose,
-    ) -> Vec<Action> {
+    ) -> Vec<Action<A::Action>> {
         let mut acts = Vec::new();
         match purpose {
             Purpose::Request(id) => {
@@ -250,7 +250,12 @@ impl Dfsm {
     /// Wakes own writers up to `count` (C: `msgcount_rcvd` reached their
     /// count). The one with exactly `count` gets `result`; writers whose
     /// message was skipped keep dcdb's pre-filled EBUSY.
-    pub(crate) fn wake_writers(&mut self, acts: &mut Vec<Action>, count: u64, result: Option<i32>) {
+    pub(crate) fn wake_writers<X>(
+        &mut self,
+        acts: &mut Vec<Action<X>>,
+        count: u64,
+        result: Option<i32>,
+    ) {
         self.msgcount_rcvd = count;
         while let Some((&c, &id)) = self.waiting.iter().next() {
             if c > count {
@@ -270,7 +275,7 @@ impl Dfsm {
 
     /// (Re)initialize (dfsm.md §11 step 2): drop the queue, abort waiting
     /// writers, mode START. Refused for ERROR and VERSION_ERROR.
-    pub fn restart<A: Application>(&mut self, app: &mut A) -> Vec<Action> {
+    pub fn restart<A: Application>(&mut self, app: &mut A) -> Vec<Action<A::Action>> {
         let mut acts = Vec::new();
         if !self.mode.is_restartable() {
             return acts;
@@ -291,7 +296,7 @@ impl Dfsm {
         app: &mut A,
         members: &[Member],
         joined: &[Member],
-    ) -> Vec<Action> {
+    ) -> Vec<Action<A::Action>> {
         let mut acts = Vec::new();
         self.we_are_member = false;
         self.local_epoch_counter = self.local_epoch_counter.wrapping_add(1);
@@ -361,7 +366,7 @@ impl Dfsm {
     }
 
     /// `dfsm_verify_request` (dfsm.md §12), run by the hourly timer.
-    pub fn verify_request<A: Application>(&mut self, app: &A) -> Vec<Action> {
+    pub fn verify_request<A: Application>(&mut self, app: &A) -> Vec<Action<A::Action>> {
         let mut acts = Vec::new();
         if !app.has_checksum()
             || self.lowest_nodeid == 0

@@ -17,7 +17,12 @@ impl Dfsm {
         self.members.iter().any(|i| i.id == m && i.synced)
     }
 
-    fn apply_status<A: Application>(&mut self, app: &mut A, acts: &mut Vec<Action>, s: Status) {
+    fn apply_status<A: Application>(
+        &mut self,
+        app: &mut A,
+        acts: &mut Vec<Action<A::Action>>,
+        s: Status,
+    ) {
         match s {
             Status::Continue => {}
             Status::Fatal => self.leave(app, acts),
@@ -31,7 +36,7 @@ impl Dfsm {
         app: &mut A,
         sender: Member,
         bytes: &[u8],
-    ) -> Vec<Action> {
+    ) -> Vec<Action<A::Action>> {
         let mut acts = Vec::new();
         self.deliver_into(app, &mut acts, sender, bytes);
         acts
@@ -41,7 +46,7 @@ impl Dfsm {
     fn deliver_into<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         sender: Member,
         bytes: &[u8],
     ) {
@@ -79,7 +84,7 @@ impl Dfsm {
     fn deliver_normal<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         sender: Member,
         base: &BaseHeader,
         count: u64,
@@ -115,7 +120,11 @@ impl Dfsm {
     }
 
     /// `dfsm_deliver_queue` (§8.3).
-    pub(crate) fn deliver_queue<A: Application>(&mut self, app: &mut A, acts: &mut Vec<Action>) {
+    pub(crate) fn deliver_queue<A: Application>(
+        &mut self,
+        app: &mut A,
+        acts: &mut Vec<Action<A::Action>>,
+    ) {
         let mut kept = Vec::new();
         let mut items = self.msg_queue.take().into_iter();
         for q in items.by_ref() {
@@ -140,7 +149,11 @@ impl Dfsm {
     }
 
     /// `dfsm_deliver_sync_queue` (§8.3).
-    fn deliver_sync_queue<A: Application>(&mut self, app: &mut A, acts: &mut Vec<Action>) {
+    fn deliver_sync_queue<A: Application>(
+        &mut self,
+        app: &mut A,
+        acts: &mut Vec<Action<A::Action>>,
+    ) {
         while let Some(q) = self.sync_queue.pop_front() {
             if self.mode != Mode::Synced {
                 break;
@@ -161,7 +174,7 @@ impl Dfsm {
     fn deliver_state<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         sender: Member,
         msg_type: u16,
         epoch: [u8; 16],
@@ -201,7 +214,7 @@ impl Dfsm {
     fn on_sync_start<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         epoch: [u8; 16],
     ) {
         self.sync_epoch = ccfs_proto::Epoch::from_bytes(&epoch);
@@ -224,7 +237,7 @@ impl Dfsm {
     fn on_state<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         sender: Member,
         payload: &[u8],
     ) {
@@ -276,7 +289,11 @@ impl Dfsm {
     }
 
     /// U2: commit the leader's updates, then release what was held back.
-    fn on_update_complete<A: Application>(&mut self, app: &mut A, acts: &mut Vec<Action>) {
+    fn on_update_complete<A: Application>(
+        &mut self,
+        app: &mut A,
+        acts: &mut Vec<Action<A::Action>>,
+    ) {
         let status = self.with_app(app, acts, |app, out, ctx| app.commit(out, ctx));
         if status != Status::Continue {
             return self.apply_status(app, acts, status);
@@ -294,7 +311,7 @@ impl Dfsm {
     fn on_verify_request<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         sender: Member,
         epoch: [u8; 16],
         payload: &[u8],
@@ -325,7 +342,7 @@ impl Dfsm {
     fn on_verify<A: Application>(
         &mut self,
         app: &mut A,
-        acts: &mut Vec<Action>,
+        acts: &mut Vec<Action<A::Action>>,
         epoch: [u8; 16],
         payload: &[u8],
     ) {

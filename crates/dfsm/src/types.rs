@@ -1,7 +1,7 @@
 //! Vocabulary shared by the dfsm layer and its applications: members,
 //! request ids and the actions the daemon executes.
 
-use ccfs_memdb::{Batch, Root, Row};
+use std::convert::Infallible;
 
 use crate::mode::Mode;
 
@@ -16,7 +16,8 @@ pub struct Member {
 pub type RequestId = u64;
 
 /// What the daemon must do when a multicast fails (corosync error after
-/// the retries of dfsm.md §10): feed [`crate::Event::MulticastFailed`] back.
+/// the retries of dfsm.md §10): hand it back to
+/// [`crate::Dfsm::multicast_failed`] (through the group's own event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     /// A writer's NORMAL message: its request fails with EBUSY.
@@ -27,9 +28,11 @@ pub enum Purpose {
     BestEffort,
 }
 
-/// Outputs of [`crate::DcdbNode::handle`], to be executed in order.
+/// Outputs of the dfsm, to be executed in order: the protocol's own, and
+/// the application's (`A`, its [`crate::Application::Action`]; the default
+/// `Infallible` is for an application that has none).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<A = Infallible> {
     /// `cpg_mcast_joined(CPG_TYPE_AGREED)` of these exact bytes.
     Multicast { bytes: Vec<u8>, purpose: Purpose },
     /// Answer a waiting writer: the operation's result (bytes written for
@@ -38,21 +41,13 @@ pub enum Action {
         id: RequestId,
         result: Result<u32, i32>,
     },
-    /// Commit these rows to the store in one transaction (taken from the
-    /// memdb after an applied change). If it fails, call
-    /// `Memdb::enter_error_mode`: the next delivery then stops the group.
-    Persist(Batch),
-    /// After a resync the memdb holds a new tree: rewrite the store
-    /// (`Store::replace_all(rows, root)`), then invalidate kernel caches
-    /// from `Memdb::take_changes`.
-    Resynced { rows: Vec<Row>, root: Root },
-    /// `corosync.conf` changed in the tree: run the corosync config sync
-    /// (quorum.md §6), with `corosync-cfgtool -R` only if `reload`.
-    CorosyncConf { reload: bool },
     /// The local mode changed (for logs, status and the read-only wrapper).
     ModeChanged(Mode),
     /// Entered an error mode: `cpg_leave`. If `rejoin`, re-initialize ≥ 5 s
-    /// later by feeding [`crate::Event::Restart`] and calling `cpg_join`;
+    /// later (the application's restart event) and call `cpg_join`;
     /// otherwise stay out until the process restarts.
     Leave { rejoin: bool },
+    /// Something only the application knows how to do (the dcdb group's
+    /// commits, for instance), emitted by one of its callbacks.
+    App(A),
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use ccfs_dfsm::{Action, Event, Mode};
+use ccfs_dfsm::{DcdbAction, Event, Mode};
 use ccfs_memdb::{Limits, Memdb, Stamp};
 use ccfs_proto::dcdb::UpdateInode;
 use ccfs_proto::{Epoch, MessageType};
@@ -68,7 +68,7 @@ fn commit_installs_the_leaders_tree() {
         );
     }
     let acts = n.deliver(1, state_msg(MessageType::UpdateComplete, T0, epoch, &[]));
-    let Action::Resynced { rows, root } = &acts[0] else {
+    let Action::App(DcdbAction::Resynced { rows, root }) = &acts[0] else {
         panic!("{acts:?}")
     };
     assert_eq!(rows.len(), 1);
@@ -76,7 +76,7 @@ fn commit_installs_the_leaders_tree() {
     assert_eq!(
         acts[1..],
         [
-            Action::CorosyncConf { reload: false },
+            Action::App(DcdbAction::CorosyncConf { reload: false }),
             Action::ModeChanged(Mode::Synced),
         ]
     );

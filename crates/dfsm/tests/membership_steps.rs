@@ -3,7 +3,7 @@
 
 mod common;
 
-use ccfs_dfsm::{Action, Event, Mode, Purpose, Request};
+use ccfs_dfsm::{DcdbAction, Event, Mode, Purpose, Request};
 use ccfs_proto::{Epoch, MessageType};
 use common::*;
 
@@ -292,10 +292,16 @@ fn synced_leader_applies_an_unsynced_members_new_message_before_its_queued_one()
     assert!(n.db.lookup("q1").is_none());
     // node2's second message is applied at once by the synced leader.
     let acts = n.deliver(2, mkdir_msg("q2", 2, T0));
-    assert!(matches!(&acts[..], [Action::Persist(_)]), "{acts:?}");
+    assert!(
+        matches!(&acts[..], [Action::App(DcdbAction::Persist(_))]),
+        "{acts:?}"
+    );
     assert!(n.db.lookup("q2").is_some() && n.db.lookup("q1").is_none());
     // Y1: UPDATE_COMPLETE marks everyone synced and releases q1.
     let acts = n.deliver(1, state_msg(MessageType::UpdateComplete, T0, epoch, &[]));
-    assert!(matches!(&acts[..], [Action::Persist(_)]), "{acts:?}");
+    assert!(
+        matches!(&acts[..], [Action::App(DcdbAction::Persist(_))]),
+        "{acts:?}"
+    );
     assert!(n.db.lookup("q1").is_some());
 }

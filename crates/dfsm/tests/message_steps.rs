@@ -3,7 +3,7 @@
 
 mod common;
 
-use ccfs_dfsm::{Action, Event, Mode, Purpose, Request};
+use ccfs_dfsm::{DcdbAction, Event, Mode, Purpose, Request};
 use ccfs_memdb::{Batch, Op, Root, Stamp};
 use ccfs_proto::dcdb::{DcdbType, UnlockMessage};
 use ccfs_proto::header::encode_normal;
@@ -45,7 +45,7 @@ fn a_request_is_one_normal_message_and_its_delivery_answers_the_writer() {
     assert_eq!(
         acts,
         [
-            Action::Persist(Batch {
+            Action::App(DcdbAction::Persist(Batch {
                 deletes: vec![],
                 upserts: vec![ccfs_memdb::row_of(&inode)],
                 root: Some(Root {
@@ -53,7 +53,7 @@ fn a_request_is_one_normal_message_and_its_delivery_answers_the_writer() {
                     writer: 1,
                     mtime: T0 as u32
                 }),
-            }),
+            })),
             Action::Reply {
                 id: 4,
                 result: Ok(0)
@@ -240,7 +240,7 @@ fn unlock_request_is_answered_by_the_coordinator_once_expired() {
     );
     // The UNLOCK removes the directory on delivery.
     let acts = n.deliver(1, unlock);
-    assert!(matches!(&acts[..], [Action::Persist(b)] if b.deletes.len() == 1));
+    assert!(matches!(&acts[..], [Action::App(DcdbAction::Persist(b))] if b.deletes.len() == 1));
     assert!(n.db.lookup("priv/lock/l").is_none());
 }
 
@@ -299,5 +299,8 @@ fn corosync_conf_changes_ask_for_the_config_sync() {
         encode_normal(1, DcdbType::Create.code(), T0 as u32, count, &payload)
     };
     let acts = n.deliver(2, create(1));
-    assert_eq!(acts.last(), Some(&Action::CorosyncConf { reload: false }));
+    assert_eq!(
+        acts.last(),
+        Some(&Action::App(DcdbAction::CorosyncConf { reload: false }))
+    );
 }

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use ccfs_dfsm::{Action, DcdbNode, Event, Member, Mode, Request};
+use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Member, Mode, Request};
 use ccfs_memdb::mem_store::version_row;
 use ccfs_memdb::{Limits, Memdb, Op, Root, Row, Store};
 use ccfs_proto::dcdb::{DcdbType, FuseMessage, UnlockMessage};
@@ -147,7 +147,7 @@ impl Replayer {
             match a {
                 Action::Multicast { bytes, .. } => self.sent.push(bytes),
                 Action::Reply { id, result } => self.replies.push((id, result)),
-                Action::Resynced { .. } => self.resyncs += 1,
+                Action::App(DcdbAction::Resynced { .. }) => self.resyncs += 1,
                 Action::Leave { .. } => panic!("{:?} left the group", self.me),
                 _ => {}
             }

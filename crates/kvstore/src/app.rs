@@ -19,6 +19,9 @@ pub(crate) struct Kvstore<'a> {
 }
 
 impl Application for Kvstore<'_> {
+    /// Everything this group does is sending, replying or leaving.
+    type Action = std::convert::Infallible;
+
     fn protocol_version(&self) -> u32 {
         KVSTORE_PROTOCOL_VERSION
     }
@@ -28,7 +31,7 @@ impl Application for Kvstore<'_> {
     /// (kvstore.md §2, clusterlog.md §4). Nothing here stops the group.
     fn deliver(
         &mut self,
-        _out: &mut Outbox,
+        _out: &mut Outbox<Self::Action>,
         ctx: &Ctx,
         sender: Member,
         subtype: u16,
@@ -60,7 +63,7 @@ impl Application for Kvstore<'_> {
     /// re-announced while still in START_SYNC (kvstore.md §5.1–§5.2).
     fn process_state_update(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<Self::Action>,
         ctx: &Ctx,
         states: &[MemberState<'_>],
     ) -> Result<Vec<bool>, Step> {
@@ -80,7 +83,7 @@ impl Application for Kvstore<'_> {
     /// An UPDATE state message is never sent in this group: fatal.
     fn process_update(
         &mut self,
-        _out: &mut Outbox,
+        _out: &mut Outbox<Self::Action>,
         _ctx: &Ctx,
         sender: Member,
         _payload: &[u8],
@@ -93,7 +96,7 @@ impl Application for Kvstore<'_> {
         Step::Fatal
     }
 
-    fn commit(&mut self, _out: &mut Outbox, _ctx: &Ctx) -> Step {
+    fn commit(&mut self, _out: &mut Outbox<Self::Action>, _ctx: &Ctx) -> Step {
         Step::Continue
     }
 
@@ -109,7 +112,7 @@ impl Application for Kvstore<'_> {
 
     /// `dfsm_synced`: announce our IP (kvstore.md §5.3), stored locally and
     /// multicast like a SET_STATUS of `nodeip`.
-    fn synced(&mut self, out: &mut Outbox, _ctx: &Ctx) {
+    fn synced(&mut self, out: &mut Outbox<Self::Action>, _ctx: &Ctx) {
         let outcome = self.status.announce_ip(self.startup_ip, self.now);
         if let Err(e) = &outcome.result {
             tracing::warn!("kvstore: storing our own nodeip failed: {e}");
@@ -120,7 +123,7 @@ impl Application for Kvstore<'_> {
     }
 
     /// `dfsm_confchg`: online flags follow the kvstore membership (§6.1).
-    fn confchg(&mut self, _out: &mut Outbox, _ctx: &Ctx, members: &[Member]) {
+    fn confchg(&mut self, _out: &mut Outbox<Self::Action>, _ctx: &Ctx, members: &[Member]) {
         let ids: Vec<u32> = members.iter().map(|m| m.nodeid).collect();
         self.status.set_kvstore_members(&ids);
     }

@@ -4,8 +4,10 @@
 //!
 //! [`KvstoreNode`] is the generic [`ccfs_dfsm::Dfsm`] plus the kvstore
 //! application over a [`ccfs_status::Status`] borrowed for each call, the
-//! same shape as [`ccfs_dfsm::DcdbNode`]: the daemon feeds [`Event`]s and
-//! executes the returned [`ccfs_dfsm::Action`]s in order. Local changes
+//! same shape as the database group's `DcdbNode`: the daemon feeds
+//! [`Event`]s and executes the returned [`ccfs_dfsm::Action`]s in order
+//! (this group has no actions of its own, and needs only the generic dfsm,
+//! without its `dcdb` feature). Local changes
 //! (IPC SET_STATUS, LOG_CLUSTER_MSG) go through [`KvstoreNode::set_status`]
 //! and [`KvstoreNode::log`], which return the multicast to perform.
 //!

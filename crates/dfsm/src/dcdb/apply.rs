@@ -4,9 +4,9 @@
 use ccfs_memdb::{path, Memdb, Op, Stamp};
 use ccfs_proto::dcdb::{c_str, DcdbType, FuseMessage, UnlockMessage};
 
-use super::SyncData;
+use super::{DcdbAction, SyncData};
 use crate::app::{Ctx, Outbox, Status};
-use crate::types::{Action, Member};
+use crate::types::Member;
 
 /// The dcdb application for the duration of one event.
 pub(crate) struct Dcdb<'a> {
@@ -59,16 +59,16 @@ impl Dcdb<'_> {
         same.then_some(p)
     }
 
-    fn persist(&mut self, out: &mut Outbox) {
+    fn persist(&mut self, out: &mut Outbox<DcdbAction>) {
         let batch = self.db.take_batch();
         if !batch.is_empty() {
-            out.push(Action::Persist(batch));
+            out.push(DcdbAction::Persist(batch));
         }
     }
 
     pub(crate) fn deliver_dcdb(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<DcdbAction>,
         ctx: &Ctx,
         sender: Member,
         subtype: u16,
@@ -110,7 +110,7 @@ impl Dcdb<'_> {
         self.persist(out);
         if corosync_conf {
             // Reload corosync only on the node whose writer made the change.
-            out.push(Action::CorosyncConf {
+            out.push(DcdbAction::CorosyncConf {
                 reload: sender == ctx.me,
             });
         }
@@ -138,7 +138,7 @@ impl Dcdb<'_> {
 
     fn unlock(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<DcdbAction>,
         ctx: &Ctx,
         kind: DcdbType,
         msg: &UnlockMessage,

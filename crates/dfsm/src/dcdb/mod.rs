@@ -8,7 +8,7 @@
 mod apply;
 mod sync;
 
-use ccfs_memdb::{Memdb, Op};
+use ccfs_memdb::{Batch, Memdb, Op, Root, Row};
 use ccfs_proto::dcdb::{DcdbType, FuseMessage, UnlockMessage};
 
 use crate::core::{Dfsm, EACCES, EBUSY};
@@ -22,6 +22,23 @@ pub const DCDB_PROTOCOL_VERSION: u32 = 1;
 /// `DCDB_VERIFY_TIME`: period of the checksum verification (dfsm.md §12).
 pub const VERIFY_INTERVAL_SECS: u64 = 3600;
 const EFBIG: i32 = 27;
+
+/// The database group's own actions ([`Action::App`]), in order with the
+/// protocol's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DcdbAction {
+    /// Commit these rows to the store in one transaction (taken from the
+    /// memdb after an applied change). If it fails, call
+    /// `Memdb::enter_error_mode`: the next delivery then stops the group.
+    Persist(Batch),
+    /// After a resync the memdb holds a new tree: rewrite the store
+    /// (`Store::replace_all(rows, root)`), then invalidate kernel caches
+    /// from `Memdb::take_changes`.
+    Resynced { rows: Vec<Row>, root: Root },
+    /// `corosync.conf` changed in the tree: run the corosync config sync
+    /// (quorum.md §6), with `corosync-cfgtool -R` only if `reload`.
+    CorosyncConf { reload: bool },
+}
 
 /// What a local writer asks the cluster to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,7 +111,7 @@ impl DcdbNode {
 
     /// Handles one event at local time `now` (Unix seconds); the returned
     /// actions must be executed in order before the next event.
-    pub fn handle(&mut self, db: &mut Memdb, now: u64, event: Event) -> Vec<Action> {
+    pub fn handle(&mut self, db: &mut Memdb, now: u64, event: Event) -> Vec<Action<DcdbAction>> {
         self.dfsm.set_now(now);
         db.set_now(now);
         let mut app = Dcdb {
@@ -125,7 +142,12 @@ impl DcdbNode {
 }
 
 /// dcdb.md §4: quorum first, then a waiting send.
-fn local_request(dfsm: &mut Dfsm, app: &Dcdb<'_>, id: RequestId, request: Request) -> Vec<Action> {
+fn local_request(
+    dfsm: &mut Dfsm,
+    app: &Dcdb<'_>,
+    id: RequestId,
+    request: Request,
+) -> Vec<Action<DcdbAction>> {
     let reply = |result| vec![Action::Reply { id, result }];
     match request {
         Request::Op(op) => {

@@ -10,8 +10,9 @@ use ccfs_proto::index::Index;
 use ccfs_proto::MessageType;
 
 use super::apply::Dcdb;
+use super::DcdbAction;
 use crate::app::{Application, Ctx, MemberState, Outbox, Status};
-use crate::types::{Action, Member, Purpose};
+use crate::types::{Member, Purpose};
 
 /// `dcdb_select_leader` (dcdb.md §6.3): highest version, then latest root
 /// mtime, then the first in (nodeid, pid) order.
@@ -73,7 +74,7 @@ impl Dcdb<'_> {
     /// `bdb_backend_commit_update` (dcdb.md §6.6): the own entries the
     /// leader still has, overwritten by the updates, must encode to exactly
     /// the leader's index; only then is the tree replaced.
-    fn commit_updates(&mut self, out: &mut Outbox) -> Status {
+    fn commit_updates(&mut self, out: &mut Outbox<DcdbAction>) -> Status {
         let Some(leader_bytes) = self.sync.leader_index.take() else {
             return Status::Fatal;
         };
@@ -116,8 +117,8 @@ impl Dcdb<'_> {
         }
         // replace_all leaves nothing dirty; the store is rewritten whole.
         let _ = self.db.take_batch();
-        out.push(Action::Resynced { rows, root });
-        out.push(Action::CorosyncConf { reload: false });
+        out.push(DcdbAction::Resynced { rows, root });
+        out.push(DcdbAction::CorosyncConf { reload: false });
         if self.db.is_error_mode() {
             // Duplicate VMID after the reload (dcdb.md §6.6 step 6).
             return Status::Fatal;
@@ -127,13 +128,15 @@ impl Dcdb<'_> {
 }
 
 impl Application for Dcdb<'_> {
+    type Action = DcdbAction;
+
     fn protocol_version(&self) -> u32 {
         super::DCDB_PROTOCOL_VERSION
     }
 
     fn deliver(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<DcdbAction>,
         ctx: &Ctx,
         sender: Member,
         subtype: u16,
@@ -149,7 +152,7 @@ impl Application for Dcdb<'_> {
 
     fn process_state_update(
         &mut self,
-        out: &mut Outbox,
+        out: &mut Outbox<DcdbAction>,
         ctx: &Ctx,
         states: &[MemberState<'_>],
     ) -> Result<Vec<bool>, Status> {
@@ -187,7 +190,7 @@ impl Application for Dcdb<'_> {
 
     fn process_update(
         &mut self,
-        _out: &mut Outbox,
+        _out: &mut Outbox<DcdbAction>,
         _ctx: &Ctx,
         _sender: Member,
         payload: &[u8],
@@ -201,7 +204,7 @@ impl Application for Dcdb<'_> {
         }
     }
 
-    fn commit(&mut self, out: &mut Outbox, _ctx: &Ctx) -> Status {
+    fn commit(&mut self, out: &mut Outbox<DcdbAction>, _ctx: &Ctx) -> Status {
         self.commit_updates(out)
     }
 

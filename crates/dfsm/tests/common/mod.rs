@@ -2,7 +2,10 @@
 //! messages we expect it to send.
 #![allow(dead_code)]
 
-use ccfs_dfsm::{Action, DcdbNode, Event, Member, Mode, Purpose};
+use ccfs_dfsm::{DcdbAction, DcdbNode, Event, Member, Mode, Purpose};
+
+/// What the database group emits.
+pub type Action = ccfs_dfsm::Action<DcdbAction>;
 use ccfs_memdb::{Limits, Memdb, Op};
 use ccfs_proto::dcdb::{DcdbType, FuseMessage};
 use ccfs_proto::header::{encode_normal, encode_state};

@@ -1,6 +1,6 @@
 //! One-line descriptions of events and actions for `CCFS_SIM_TRACE=1`.
 
-use ccfs_dfsm::{Action, Event};
+use ccfs_dfsm::{Action, DcdbAction, Event};
 
 pub fn describe(e: &Event) -> String {
     match e {
@@ -31,7 +31,7 @@ pub fn describe(e: &Event) -> String {
     }
 }
 
-pub fn describe_action(a: &Action) -> String {
+pub fn describe_action(a: &Action<DcdbAction>) -> String {
     match a {
         Action::Multicast { bytes, purpose } => match ccfs_proto::Message::decode(bytes) {
             Ok(m) => format!(
@@ -41,8 +41,8 @@ pub fn describe_action(a: &Action) -> String {
             ),
             Err(_) => "mcast ?".into(),
         },
-        Action::Persist(_) => "persist".into(),
-        Action::Resynced { .. } => "resynced".into(),
+        Action::App(DcdbAction::Persist(_)) => "persist".into(),
+        Action::App(DcdbAction::Resynced { .. }) => "resynced".into(),
         other => format!("{other:?}"),
     }
 }

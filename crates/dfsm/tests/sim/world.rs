@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use ccfs_dfsm::{Action, DcdbNode, Event, Member, Mode};
+use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Member, Mode};
 use ccfs_memdb::mem_store::MemStore;
 use ccfs_memdb::{Limits, Memdb, Store};
 
@@ -232,7 +232,7 @@ impl World {
         }
     }
 
-    fn execute(&mut self, h: usize, a: Action) {
+    fn execute(&mut self, h: usize, a: Action<DcdbAction>) {
         let ci = self.comp_of(h);
         let Some(p) = self.hosts[h].proc.as_mut() else {
             return;
@@ -263,12 +263,12 @@ impl World {
                     }
                 }
             }
-            Action::Persist(batch) => self.hosts[h].store.commit(&batch).unwrap(),
-            Action::Resynced { rows, root } => {
+            Action::App(DcdbAction::Persist(batch)) => self.hosts[h].store.commit(&batch).unwrap(),
+            Action::App(DcdbAction::Resynced { rows, root }) => {
                 self.stats.resyncs += 1;
                 self.hosts[h].store.replace_all(&rows, root).unwrap()
             }
-            Action::ModeChanged(_) | Action::CorosyncConf { .. } => {}
+            Action::ModeChanged(_) | Action::App(DcdbAction::CorosyncConf { .. }) => {}
         }
     }
 

@@ -1,6 +1,6 @@
 //! cluster-bench: figures of cluster mode on the 3-node testnet harness
 //! (real corosync in namespaces). Run as root after
-//! `cargo build --release -p ccfs-cluster -p ccfs`:
+//! `cargo build --release -p ccfs-cluster-tools -p ccfs`:
 //!
 //! ```text
 //! target/release/cluster-bench                       # cluster-node processes
