@@ -60,6 +60,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error("unable to start the history group: {0}")]
+    HistoryGroup(#[from] ccfs_history_group::GroupError),
     #[error("unable to start the control socket '{path}': {source}")]
     Api {
         path: String,
@@ -293,6 +295,7 @@ fn serve(
         // Leave the group and commit what it delivered; writers still
         // waiting get EBUSY.
         services.started("dcdb group", move || service.shutdown());
+        start_history_group(&mut services, &history)?;
         let kvstore = start_kvstore(&status, node_ip)?;
         let k = kvstore.clone();
         // Bumps clinfo and leaves the status group.
@@ -462,6 +465,15 @@ fn start_history(
         let _ = retention.join();
     });
     Ok(history)
+}
+
+/// Cluster mode: the ccfs-only group that shares snapshots and fills the
+/// history a resync skipped (history/peers.rs). Stopped before the dcdb
+/// group, so nothing it imports races the final commit.
+fn start_history_group(services: &mut Services, history: &Arc<History>) -> Result<(), DaemonError> {
+    let group = history::peers::start_group(history)?;
+    services.started("history group", move || group.shutdown());
+    Ok(())
 }
 
 /// The control socket (HTTP API of `ccfs log`, `show`, `snapshot`, ...).

@@ -19,9 +19,11 @@
 pub mod codec;
 mod cursor;
 pub mod error;
+mod event_loop;
 pub mod fragment;
 pub mod local;
 pub mod machine;
+mod message;
 pub mod service;
 mod wake;
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use ccfs_api::{
     Backend, BackendError, DirEntry, LogEntry, PlannedChange, SnapshotEntry, SnapshotInfo,
 };
-use ccfs_journal::{EntryKind, JournalError, Record};
+use ccfs_journal::{EntryKind, JournalError, Record, Tombstone};
 use ccfs_memdb::Kind;
 use serde_json::{json, Value};
 
@@ -99,6 +99,7 @@ impl ApiBackend {
             )
             .map_err(journal_error)?;
         tracing::info!("snapshot '{name}' of version {version} created");
+        self.history.announce_created(name);
         Ok(SnapshotInfo {
             name: info.name,
             version: info.version,
@@ -122,6 +123,7 @@ impl Backend for ApiBackend {
             )
         });
         let quorate = self.node.quorum().is_quorate();
+        let gaps = self.history.gaps();
         let journal = self.history.journal();
         let db_bytes = std::fs::metadata(&self.facts.db_path)
             .map(|m| m.len())
@@ -141,6 +143,9 @@ impl Backend for ApiBackend {
                 "bytes": journal.bytes_on_disk(),
                 "oldest_version": journal.oldest_version(),
                 "newest_version": journal.newest_version(),
+                // Versions known only from a resync, not yet filled in
+                // from a ccfs peer.
+                "gaps": gaps,
             },
             "uptime_seconds": self.started.elapsed().as_secs(),
         })
@@ -335,9 +340,21 @@ impl Backend for ApiBackend {
     }
 
     fn snapshot_delete(&self, name: &str) -> Result<(), BackendError> {
-        self.history
-            .journal()
-            .snapshot_delete(name)
-            .map_err(journal_error)
+        // A tombstone, so that a ccfs node that was away cannot hand the
+        // snapshot back; the others delete it too.
+        let mut journal = self.history.journal();
+        let digest = journal
+            .snapshot_digest(name)
+            .ok_or_else(|| journal_error(JournalError::NotFound(name.to_string())))?;
+        let t = Tombstone {
+            name: name.to_string(),
+            digest,
+            time: unix_now() as u32,
+        };
+        journal.bury_snapshot(t.clone()).map_err(journal_error)?;
+        drop(journal);
+        tracing::info!("snapshot '{name}' deleted");
+        self.history.announce_deleted(t);
+        Ok(())
     }
 }
