@@ -232,10 +232,10 @@ fn a_node_that_was_down_gets_the_snapshots_and_the_real_records_it_missed() {
     converge(&d);
     wait_until("while-down on node3", || has_snapshot(&d[2], "while-down"));
     assert_eq!(snapshots(&d[2]), snapshots(&d[0]));
-    wait_until("node3's gap filled", || gaps(&d[2]).is_empty());
     wait_until("same history of vm.conf on node3", || {
         history(&d[2], "vm.conf") == history(&d[0], "vm.conf")
     });
+    assert_eq!(gaps(&d[2]), Vec::<Value>::new(), "node3's gap is filled");
     let h = history(&d[2], "vm.conf");
     let writers: Vec<&str> = h
         .iter()

@@ -18,6 +18,8 @@
 
 pub mod backend;
 pub mod peers;
+#[cfg(test)]
+mod peers_tests;
 pub mod restore;
 pub mod tree;
 
