@@ -99,6 +99,20 @@ fn gaps(d: &Daemon) -> Vec<Value> {
         .clone()
 }
 
+/// `len` bytes of text that does not compress to nothing.
+fn big_text(len: usize) -> String {
+    let mut s = String::with_capacity(len + 32);
+    let mut x: u64 = len as u64;
+    while s.len() < len {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s.push_str(&format!("{:016x}\n", x));
+    }
+    s.truncate(len);
+    s
+}
+
 #[test]
 fn the_history_of_a_file_written_on_three_nodes_is_the_same_on_every_node() {
     let (_c, d) = start();
@@ -156,6 +170,8 @@ fn a_snapshot_made_on_one_node_is_on_every_node_and_a_delete_on_another_removes_
     d[0].mkdir("nodes").unwrap();
     d[0].write("nodes/100.conf", "cores: 1\n").unwrap();
     d[2].write("storage.cfg", "dir: local\n").unwrap();
+    // Big enough that the snapshot travels as several CPG messages.
+    d[0].write("big.txt", &big_text(700_000)).unwrap();
     converge(&d);
     ccfs(&d[1], &["snapshot", "create", "before-upgrade"]);
     let made = snapshots(&d[1]);
@@ -218,6 +234,9 @@ fn a_node_that_was_down_gets_the_snapshots_and_the_real_records_it_missed() {
     });
     d[1].write("vm.conf", "memory: 2048\n").unwrap();
     d[0].write("vm.conf", "memory: 4096\n").unwrap();
+    // records too large for one CPG message
+    d[1].write("big.txt", &big_text(600_000)).unwrap();
+    d[0].write("big.txt", &big_text(500_000)).unwrap();
     // a file that lives and dies while node3 is away: its resync sees nothing
     d[1].write("short-lived.cfg", "here and gone\n").unwrap();
     std::fs::remove_file(d[1].path("short-lived.cfg")).unwrap();
@@ -252,6 +271,13 @@ fn a_node_that_was_down_gets_the_snapshots_and_the_real_records_it_missed() {
         origins.iter().filter(|o| *o == "peer").count(),
         3,
         "{origins:?}"
+    );
+    assert_eq!(history(&d[2], "big.txt"), history(&d[0], "big.txt"));
+    let big: Vec<u64> = history(&d[2], "big.txt").iter().map(|h| h.0).collect();
+    assert_eq!(big.len(), 3, "create and two writes");
+    assert_eq!(
+        ccfs(&d[2], &["show", &format!("big.txt@{}", big[1])]),
+        big_text(600_000)
     );
     // The short-lived file's whole life, which no resync can show.
     assert_eq!(

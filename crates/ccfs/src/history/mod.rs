@@ -29,7 +29,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use ccfs_history_group::HistoryGroup;
-use ccfs_journal::{Journal, JournalError, Options as JournalOptions, Origin, Tombstone};
+use ccfs_journal::{
+    Journal, JournalError, Options as JournalOptions, Origin, RecordContent, Tombstone,
+};
 use thiserror::Error;
 
 use crate::node::{unix_now, BeforeCommit, ChangeSet, Interest, Node};
@@ -60,9 +62,10 @@ pub struct History {
     node: Weak<Node>,
     local_name: String,
     sync: bool,
-    /// Ranges `(from, to]` resyncs covered since start and not yet filled
-    /// from a peer (the journal's own `resync_ranges` miss the changes a
-    /// resync found no trace of, such as a file made and removed).
+    /// Ranges `(from, to]` known only from a resync, not yet filled from
+    /// a peer: the journal's resync runs found at start, and the ranges
+    /// the resyncs of this run covered (which also hold changes a resync
+    /// found no trace of, such as a file made and removed).
     gaps: Mutex<Vec<(u64, u64)>>,
     /// Cluster mode: the group that shares snapshots and fills gaps.
     group: OnceLock<Weak<HistoryGroup>>,
@@ -135,13 +138,14 @@ impl History {
                 found.len()
             );
         }
+        let gaps = merge(journal.resync_ranges());
         let history = Arc::new(History {
             journal: Mutex::new(journal),
             changes: Mutex::new(changes),
             node: Arc::downgrade(node),
             local_name: local_name.to_string(),
             sync: opts.sync,
-            gaps: Mutex::new(Vec::new()),
+            gaps: Mutex::new(gaps),
             group: OnceLock::new(),
         });
         node.set_before_commit(history.clone());
@@ -171,11 +175,19 @@ impl History {
     /// group's) cannot interleave their records.
     fn drain(&self) -> Result<(), JournalError> {
         let changes = lock(&self.changes);
+        self.write_out(&changes, || self.names())
+    }
+
+    fn write_out(
+        &self,
+        changes: &Receiver<Arc<ChangeSet>>,
+        names: impl FnOnce() -> Names,
+    ) -> Result<(), JournalError> {
         let sets: Vec<Arc<ChangeSet>> = changes.try_iter().collect();
         if sets.iter().all(|s| s.records.is_empty()) {
             return Ok(());
         }
-        let names = self.names();
+        let names = names();
         let mut journal = lock(&self.journal);
         let mut batch = Vec::new();
         let mut new_gap = false;
@@ -194,7 +206,9 @@ impl History {
                 tracing::info!("history: a resync changed {} path(s)", found.len());
                 if before < version {
                     // Versions this node never saw: a peer may have them.
-                    lock(&self.gaps).push((before, version));
+                    let mut gaps = lock(&self.gaps);
+                    gaps.push((before, version));
+                    *gaps = merge(std::mem::take(&mut *gaps));
                     new_gap = true;
                 }
             }
@@ -204,7 +218,6 @@ impl History {
             journal.sync()?;
         }
         drop(journal);
-        drop(changes);
         if new_gap {
             if let Some(group) = self.group() {
                 group.gaps_changed();
@@ -220,17 +233,45 @@ impl History {
     }
 
     /// The ranges `(from, to]` whose changes this node knows only from a
-    /// resync: those of this run and those the journal shows.
+    /// resync.
     pub fn gaps(&self) -> Vec<(u64, u64)> {
-        let mut all = self.journal().resync_ranges();
-        all.extend(lock(&self.gaps).iter().copied());
-        merge(all)
+        lock(&self.gaps).clone()
     }
 
-    /// A peer's records of `(from, to]` were imported.
-    pub fn filled(&self, from: u64, to: u64) {
+    /// Takes in a peer's records of `(from, to]` in place of the resync
+    /// records there. The tree is held still meanwhile (readers go on,
+    /// writers wait): the journal first catches up with it, and whatever
+    /// the journal's picture still lacks of the tree afterwards is recorded
+    /// again as a resync difference. A resync also settles what no peer's
+    /// history explains (a path only this node had), and an import must
+    /// not make the journal forget that.
+    pub fn import_from_peer(
+        &self,
+        from: u64,
+        to: u64,
+        records: Vec<RecordContent>,
+    ) -> Result<usize, JournalError> {
+        let Some(node) = self.node.upgrade() else {
+            return self.journal().import(from, to, records);
+        };
+        let names = self.names();
+        let (n, left) = node.read(|db| {
+            let changes = lock(&self.changes);
+            self.write_out(&changes, || names.clone())?;
+            let mut journal = lock(&self.journal);
+            let n = journal.import(from, to, records)?;
+            let left =
+                journal.reconcile(&current_tree(db, &names), db.version(), Origin::Resync)?;
+            Ok::<_, JournalError>((n, left.len()))
+        })?;
+        if left > 0 {
+            tracing::info!(
+                "history: {left} difference(s) no peer's records explain kept as 'resync'"
+            );
+        }
         let mut gaps = lock(&self.gaps);
         *gaps = subtract(&gaps, from, to);
+        Ok(n)
     }
 
     /// Cluster mode: the history group (held weakly; the daemon owns it).

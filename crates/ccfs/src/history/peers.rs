@@ -141,8 +141,6 @@ impl LocalHistory for PeerHistory {
                 (r, c)
             })
             .collect();
-        let n = self.history.journal().import(from, to, records)?;
-        self.history.filled(from, to);
-        Ok(n)
+        self.history.import_from_peer(from, to, records)
     }
 }

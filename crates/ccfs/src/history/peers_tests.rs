@@ -168,3 +168,50 @@ fn snapshots_travel_and_tombstones_are_respected() {
     assert!(b.peer.import_snapshot(&bundle, true).unwrap());
     assert!(b.peer.have().unwrap().tombstones.is_empty());
 }
+
+#[test]
+fn what_no_peer_explains_stays_recorded_after_the_fill() {
+    let (a, b) = (side("n1"), side("n2"));
+    for s in [&a, &b] {
+        write(&s.node, "vm.conf", "one");
+    }
+    // Only b ever had this file (a database restored on b, say).
+    write(&b.node, "only-here.cfg", "b's");
+    for text in ["two", "three", "four"] {
+        write(&a.node, "vm.conf", text);
+    }
+    resync(&b.node, &a.node);
+    let [(from, to)] = b.history.gaps()[..] else {
+        panic!("one gap: {:?}", b.history.gaps());
+    };
+    let deleted = versions(&b.history, "only-here.cfg");
+    assert_eq!(deleted[0].1, "delete");
+    assert_eq!(deleted[0].2, Origin::Resync);
+    let records = a.peer.export(from, to, 1 << 20).unwrap();
+    b.peer.import(from, to, records).unwrap();
+    assert_eq!(b.history.gaps(), []);
+    // The resync's delete is no change of a's history: it is kept.
+    let after = versions(&b.history, "only-here.cfg");
+    assert_eq!(after[0].1, "delete", "{after:?}");
+    assert_eq!(after[0].2, Origin::Resync);
+    // and the journal's picture is the tree: a later resync finds nothing
+    let tree = b
+        .node
+        .read(|db| super::tree::current_tree(db, &b.history.names()));
+    let v = b.node.read(|db| db.version());
+    assert_eq!(
+        b.history
+            .journal()
+            .reconcile(&tree, v, Origin::Resync)
+            .unwrap(),
+        []
+    );
+    assert_eq!(
+        versions(&b.history, "vm.conf")
+            .iter()
+            .filter(|x| x.2 == Origin::Peer)
+            .count(),
+        1,
+        "b's own versions 3 and 4 were other changes: only 5 is a's"
+    );
+}
