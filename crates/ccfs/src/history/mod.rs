@@ -239,38 +239,40 @@ impl History {
     }
 
     /// Takes in a peer's records of `(from, to]` in place of the resync
-    /// records there. The tree is held still meanwhile (readers go on,
-    /// writers wait): the journal first catches up with it, and whatever
-    /// the journal's picture still lacks of the tree afterwards is recorded
-    /// again as a resync difference. A resync also settles what no peer's
-    /// history explains (a path only this node had), and an import must
-    /// not make the journal forget that.
+    /// records there; then whatever the journal's picture still lacks of
+    /// the tree is recorded again as a resync difference. A resync also
+    /// settles what no peer's history explains (a path only this node
+    /// had), and an import must not make the journal forget that.
     pub fn import_from_peer(
         &self,
         from: u64,
         to: u64,
         records: Vec<RecordContent>,
     ) -> Result<usize, JournalError> {
+        let n = self.journal().import(from, to, records)?;
+        {
+            let mut gaps = lock(&self.gaps);
+            *gaps = subtract(&gaps, from, to);
+        }
         let Some(node) = self.node.upgrade() else {
-            return self.journal().import(from, to, records);
+            return Ok(n);
         };
         let names = self.names();
-        let (n, left) = node.read(|db| {
+        // The tree held still (readers go on, writers wait) while the
+        // journal catches up with it and is compared with it: a full-tree
+        // comparison, no rewrite unless something is found.
+        let left = node.read(|db| {
             let changes = lock(&self.changes);
             self.write_out(&changes, || names.clone())?;
-            let mut journal = lock(&self.journal);
-            let n = journal.import(from, to, records)?;
-            let left =
-                journal.reconcile(&current_tree(db, &names), db.version(), Origin::Resync)?;
-            Ok::<_, JournalError>((n, left.len()))
+            let tree = current_tree(db, &names);
+            lock(&self.journal).reconcile(&tree, db.version(), Origin::Resync)
         })?;
-        if left > 0 {
+        if !left.is_empty() {
             tracing::info!(
-                "history: {left} difference(s) no peer's records explain kept as 'resync'"
+                "history: {} difference(s) no peer's records explain kept as 'resync'",
+                left.len()
             );
         }
-        let mut gaps = lock(&self.gaps);
-        *gaps = subtract(&gaps, from, to);
         Ok(n)
     }
 
