@@ -16,6 +16,7 @@
 mod commit;
 mod ops;
 mod owed;
+pub mod quota;
 pub mod stream;
 
 use std::sync::atomic::AtomicBool;
@@ -50,6 +51,25 @@ pub enum NodeError {
     /// Cluster mode: an errno no tree operation returns.
     #[error("cluster: errno {0}")]
     Cluster(i32),
+    /// The change would take a subtree past its quota (`quota.rs`).
+    #[error("quota of '{subtree}' exceeded ({what}: {would_be} > {limit})")]
+    Quota {
+        subtree: String,
+        what: &'static str,
+        limit: u64,
+        would_be: u64,
+    },
+}
+
+impl From<quota::Exceeded> for NodeError {
+    fn from(e: quota::Exceeded) -> NodeError {
+        NodeError::Quota {
+            subtree: e.subtree,
+            what: e.what,
+            limit: e.limit,
+            would_be: e.would_be,
+        }
+    }
 }
 
 impl NodeError {
@@ -61,6 +81,7 @@ impl NodeError {
             NodeError::Commit(_) | NodeError::Closed => libc::EIO,
             NodeError::Unavailable => libc::EBUSY,
             NodeError::Cluster(e) => *e,
+            NodeError::Quota { .. } => libc::EDQUOT,
         }
     }
 
@@ -138,6 +159,8 @@ pub struct Node {
     /// Cluster mode: files opened with O_TRUNC whose truncate is not sent
     /// yet (see `owed`).
     owed: OwedTruncates,
+    /// The subtree quotas of the tree's quota file, parsed once per version.
+    quotas: quota::QuotaCache,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -172,6 +195,7 @@ impl Node {
             committer: OnceLock::new(),
             before_commit: OnceLock::new(),
             owed: OwedTruncates::default(),
+            quotas: quota::QuotaCache::default(),
         }
     }
 
@@ -242,6 +266,9 @@ impl Node {
         let what = op.path().to_string();
         let result = self.gate().and_then(|()| match self.cluster.get() {
             Some(c) => {
+                // Before the change leaves the node, against this node's
+                // view of the tree (see quota.rs for the overshoot).
+                self.read(|db| self.check_quota(db, &op))?;
                 // The kernel's own operations are submitted quiet: their
                 // changes do not come back as invalidations, as locally.
                 let request = Request::Op(op);
@@ -251,13 +278,39 @@ impl Node {
                 };
                 sent.map_err(NodeError::from_cluster)
             }
-            None => self.apply_local(origin, durability, |db, s| db.apply(&op, s)),
+            // Locally under the tree lock: exact, whatever runs in parallel.
+            None => self
+                .apply_local(origin, durability, |db, s| {
+                    if let Err(e) = self.check_quota(db, &op) {
+                        return Ok(Err(e));
+                    }
+                    db.apply(&op, s).map(Ok)
+                })
+                .and_then(|r| r),
         });
         match &result {
             Err(e) => tracing::debug!("change of {what}: {e}"),
             Ok(_) => tracing::debug!("changed {what}"),
         }
         result
+    }
+}
+
+impl Node {
+    /// The quota gate (quota.rs), with the refused subtree in the log.
+    fn check_quota(&self, db: &Memdb, op: &Op) -> NodeResult<()> {
+        let quotas = self.quotas.get(db);
+        quota::check(db, &quotas, op).map_err(|e| {
+            tracing::warn!(
+                "quota of '{}' exceeded by a change of {}: {} would be {} > {}",
+                e.subtree,
+                op.path(),
+                e.what,
+                e.would_be,
+                e.limit
+            );
+            NodeError::from(e)
+        })
     }
 }
 
