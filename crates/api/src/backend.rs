@@ -74,6 +74,16 @@ pub struct DirEntry {
     pub size: u64,
 }
 
+/// A subtree quota and what the subtree holds now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaInfo {
+    pub path: String,
+    pub bytes: Option<u64>,
+    pub entries: Option<u64>,
+    pub used_bytes: u64,
+    pub used_entries: u64,
+}
+
 /// Why the backend could not answer. Each variant has its HTTP status
 /// (see `routes::status_of`); errnos survive up to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,4 +155,15 @@ pub trait Backend: Send + Sync + 'static {
         dry_run: bool,
     ) -> Result<Vec<PlannedChange>, BackendError>;
     fn snapshot_delete(&self, name: &str) -> Result<(), BackendError>;
+    /// Quotas whose subtree is `path` or below it (all for `None`), with
+    /// their usage.
+    fn quotas(&self, path: Option<&str>) -> Result<Vec<QuotaInfo>, BackendError>;
+    /// Set (replace) the quota of `path`; at least one limit is given.
+    fn quota_set(
+        &self,
+        path: &str,
+        bytes: Option<u64>,
+        entries: Option<u64>,
+    ) -> Result<QuotaInfo, BackendError>;
+    fn quota_remove(&self, path: &str) -> Result<(), BackendError>;
 }

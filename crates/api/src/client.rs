@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::backend::{DirEntry, LogEntry, PlannedChange, SnapshotEntry, SnapshotInfo};
+use crate::backend::{DirEntry, LogEntry, PlannedChange, QuotaInfo, SnapshotEntry, SnapshotInfo};
 use crate::url::percent_encode;
 
 /// Why a request did not get the answer it wanted.
@@ -300,5 +300,29 @@ impl Client {
             &format!("/v1/snapshots/{}", percent_encode(name, false)),
         )?;
         Ok(())
+    }
+
+    pub fn quotas(&self, path: Option<&str>) -> Result<Vec<QuotaInfo>, ClientError> {
+        let q = query(&[("path", path.map(str::to_string))]);
+        self.call("GET", &format!("/v1/quotas{q}"))?.json()
+    }
+
+    pub fn quota_set(
+        &self,
+        path: &str,
+        bytes: Option<u64>,
+        entries: Option<u64>,
+    ) -> Result<QuotaInfo, ClientError> {
+        let q = query(&[
+            ("path", Some(path.to_string())),
+            ("bytes", bytes.map(|v| v.to_string())),
+            ("entries", entries.map(|v| v.to_string())),
+        ]);
+        self.call("PUT", &format!("/v1/quotas{q}"))?.json()
+    }
+
+    pub fn quota_remove(&self, path: &str) -> Result<(), ClientError> {
+        let q = query(&[("path", Some(path.to_string()))]);
+        self.call("DELETE", &format!("/v1/quotas{q}")).map(|_| ())
     }
 }

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod diff;
 pub mod http;
+mod quota_routes;
 pub mod rights;
 mod routes;
 pub mod server;
@@ -27,9 +28,10 @@ mod snapshot_routes;
 pub mod url;
 
 pub use backend::{
-    Backend, BackendError, DirEntry, LogEntry, PlannedChange, SnapshotEntry, SnapshotInfo,
+    Backend, BackendError, DirEntry, LogEntry, PlannedChange, QuotaInfo, SnapshotEntry,
+    SnapshotInfo,
 };
-pub use cli::{ClientCommand, SnapshotCommand};
+pub use cli::{ClientCommand, QuotaCommand, SnapshotCommand};
 pub use client::{Client, ClientError, FileReply};
 pub use routes::status_of;
 pub use server::{ApiError, Server, ServerConfig};

@@ -17,7 +17,9 @@ struct Client {
     command: ccfs_api::ClientCommand,
 }
 
-const SUBCOMMANDS: &[&str] = &["status", "log", "show", "diff", "restore", "snapshot"];
+const SUBCOMMANDS: &[&str] = &[
+    "status", "log", "show", "diff", "restore", "snapshot", "quota",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

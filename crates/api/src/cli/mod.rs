@@ -48,6 +48,31 @@ pub enum ClientCommand {
     /// Named snapshots of the whole tree
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Subtree quotas (bytes, entries), enforced by every ccfs node
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum QuotaCommand {
+    /// Set (replace) the quota of a subtree
+    Set {
+        path: String,
+        /// Most file bytes below PATH
+        #[arg(long)]
+        bytes: Option<u64>,
+        /// Most entries (files and directories) below PATH
+        #[arg(long)]
+        entries: Option<u64>,
+    },
+    /// Quotas and usage (of PATH and below)
+    Show {
+        path: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the quota of a subtree
+    Remove { path: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -168,6 +193,7 @@ pub fn execute(cmd: ClientCommand, socket: &Path, out: &mut dyn Write) -> Result
             writeln!(out, "{}", client.restore(path, version)?)?;
         }
         ClientCommand::Snapshot(cmd) => snapshot(&client, cmd, out)?,
+        ClientCommand::Quota(cmd) => quota(&client, cmd, out)?,
     }
     out.flush()?;
     Ok(())
@@ -220,6 +246,58 @@ fn snapshot(client: &Client, cmd: SnapshotCommand, out: &mut dyn Write) -> Resul
         SnapshotCommand::Delete { name } => {
             client.snapshot_delete(&name)?;
             writeln!(out, "deleted snapshot {name}")?;
+        }
+    }
+    Ok(())
+}
+
+fn limit_text(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "-".to_string(), |l| l.to_string())
+}
+
+fn quota(client: &Client, cmd: QuotaCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    match cmd {
+        QuotaCommand::Set {
+            path,
+            bytes,
+            entries,
+        } => {
+            if bytes.is_none() && entries.is_none() {
+                return Err(CliError::Usage(
+                    "quota set needs --bytes, --entries or both".into(),
+                ));
+            }
+            let q = client.quota_set(&path, bytes, entries)?;
+            writeln!(
+                out,
+                "quota of {} set: bytes {} (used {}), entries {} (used {})",
+                q.path,
+                limit_text(q.bytes),
+                q.used_bytes,
+                limit_text(q.entries),
+                q.used_entries
+            )?;
+        }
+        QuotaCommand::Show { path, json } => {
+            for q in client.quotas(path.as_deref())? {
+                if json {
+                    writeln!(out, "{}", json_line(&q))?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<40} bytes {:>12} / {:<12} entries {:>8} / {}",
+                        if q.path.is_empty() { "/" } else { &q.path },
+                        q.used_bytes,
+                        limit_text(q.bytes),
+                        q.used_entries,
+                        limit_text(q.entries)
+                    )?;
+                }
+            }
+        }
+        QuotaCommand::Remove { path } => {
+            client.quota_remove(&path)?;
+            writeln!(out, "quota of {path} removed")?;
         }
     }
     Ok(())

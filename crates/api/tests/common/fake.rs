@@ -24,6 +24,8 @@ struct State {
     log: Vec<LogEntry>,
     pruned_below: u64,
     snapshots: BTreeMap<String, (SnapshotInfo, Files)>,
+    /// path -> (bytes, entries)
+    quotas: BTreeMap<String, (Option<u64>, Option<u64>)>,
     unavailable: bool,
     /// returned once by the next checked call
     fail: Option<BackendError>,
@@ -353,5 +355,45 @@ impl Backend for Fake {
             .remove(name)
             .map(|_| ())
             .ok_or_else(|| BackendError::NotFound(name.into()))
+    }
+    fn quotas(&self, path: Option<&str>) -> Result<Vec<QuotaInfo>, BackendError> {
+        let mut s = self.st();
+        s.check(None)?;
+        Ok(s.quotas
+            .iter()
+            .filter(|(p, _)| path.is_none_or(|want| is_within(p, want)))
+            .map(|(p, (bytes, entries))| QuotaInfo {
+                path: p.clone(),
+                bytes: *bytes,
+                entries: *entries,
+                used_bytes: 0,
+                used_entries: 0,
+            })
+            .collect())
+    }
+    fn quota_set(
+        &self,
+        path: &str,
+        bytes: Option<u64>,
+        entries: Option<u64>,
+    ) -> Result<QuotaInfo, BackendError> {
+        let mut s = self.st();
+        s.check(None)?;
+        s.quotas.insert(path.to_string(), (bytes, entries));
+        Ok(QuotaInfo {
+            path: path.to_string(),
+            bytes,
+            entries,
+            used_bytes: 0,
+            used_entries: 0,
+        })
+    }
+    fn quota_remove(&self, path: &str) -> Result<(), BackendError> {
+        let mut s = self.st();
+        s.check(None)?;
+        s.quotas
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| BackendError::NotFound(path.into()))
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ccfs_api::{
-    Backend, BackendError, DirEntry, LogEntry, PlannedChange, SnapshotEntry, SnapshotInfo,
+    Backend, BackendError, DirEntry, LogEntry, PlannedChange, QuotaInfo, SnapshotEntry,
+    SnapshotInfo,
 };
 use ccfs_journal::{EntryKind, JournalError, Record};
 use ccfs_memdb::Kind;
@@ -15,7 +16,8 @@ use serde_json::{json, Value};
 use super::restore::{self, Step};
 use super::tree::current_tree;
 use super::History;
-use crate::node::{unix_now, Node, NodeError};
+use crate::node::quota::{self, Quota, QUOTA_FILE};
+use crate::node::{unix_now, Node, NodeError, Origin};
 
 /// What `ccfs status` reports besides the tree (filled in by the daemon).
 #[derive(Clone, Debug)]
@@ -107,6 +109,38 @@ impl ApiBackend {
             entries: info.entries as u64,
             bytes: info.bytes,
         })
+    }
+}
+
+impl ApiBackend {
+    /// The quotas the tree holds now.
+    fn quota_list(&self) -> Vec<Quota> {
+        let text = self
+            .node
+            .read(|db| db.lookup(QUOTA_FILE).map(|e| e.data.clone()));
+        quota::parse(&String::from_utf8_lossy(&text.unwrap_or_default())).0
+    }
+
+    fn quota_info(&self, q: &Quota) -> QuotaInfo {
+        let used = self.node.read(|db| quota::usage(db, &q.path));
+        QuotaInfo {
+            path: q.path.clone(),
+            bytes: q.bytes,
+            entries: q.entries,
+            used_bytes: used.bytes,
+            used_entries: used.entries,
+        }
+    }
+
+    /// Write the quota file back as an ordinary (replicated) change.
+    fn save_quotas(&self, quotas: &[Quota]) -> Result<(), BackendError> {
+        let dir = QUOTA_FILE.rsplit_once('/').map_or("", |(d, _)| d);
+        if !dir.is_empty() && self.node.read(|db| db.lookup(dir).is_none()) {
+            self.node.mkdir(Origin::Other, dir).map_err(node_error)?;
+        }
+        restore::write_back(&self.node, QUOTA_FILE, quota::render(quotas).as_bytes())
+            .map(|_| ())
+            .map_err(node_error)
     }
 }
 
@@ -339,5 +373,46 @@ impl Backend for ApiBackend {
             .journal()
             .snapshot_delete(name)
             .map_err(journal_error)
+    }
+
+    fn quotas(&self, path: Option<&str>) -> Result<Vec<QuotaInfo>, BackendError> {
+        let within = |p: &str| path.is_none_or(|want| restore::within(p, want));
+        Ok(self
+            .quota_list()
+            .iter()
+            .filter(|q| within(&q.path))
+            .map(|q| self.quota_info(q))
+            .collect())
+    }
+
+    fn quota_set(
+        &self,
+        path: &str,
+        bytes: Option<u64>,
+        entries: Option<u64>,
+    ) -> Result<QuotaInfo, BackendError> {
+        let mut quotas = self.quota_list();
+        quotas.retain(|q| q.path != path);
+        let q = Quota {
+            path: path.to_string(),
+            bytes,
+            entries,
+        };
+        quotas.push(q.clone());
+        self.save_quotas(&quotas)?;
+        tracing::info!("quota of '{path}' set: bytes {bytes:?}, entries {entries:?}");
+        Ok(self.quota_info(&q))
+    }
+
+    fn quota_remove(&self, path: &str) -> Result<(), BackendError> {
+        let mut quotas = self.quota_list();
+        let before = quotas.len();
+        quotas.retain(|q| q.path != path);
+        if quotas.len() == before {
+            return Err(BackendError::NotFound(format!("no quota on '{path}'")));
+        }
+        self.save_quotas(&quotas)?;
+        tracing::info!("quota of '{path}' removed");
+        Ok(())
     }
 }
