@@ -224,10 +224,17 @@ def membership_mask(text):
     return mask
 
 
-def sequence(group, subdir, first):
+def sequence(group, subdir, first, joined=None):
+    """node1's sequence of events; with `joined` (a POOL index) only from
+    the first membership that contains that process."""
     m = json.loads((VECTORS / "dfsm" / "manifest.json").read_text())
     out = bytearray(first)
+    started = joined is None
     for r in m["groups"][group]["sequence_seen_by_node1"]:
+        if not started:
+            if r["event"] != "confchg" or not membership_mask(r["membership"]) & (1 << joined):
+                continue
+            started = True
         if r["event"] == "confchg":
             out += bytes([1, membership_mask(r["membership"])])
             continue
@@ -243,6 +250,10 @@ def dfsm_dcdb():
     d = out_dir("dfsm_dcdb")
     # node1 (POOL[0]), quorate, then everything node1 saw
     write(d, "captured-life-cycle", sequence("pve_dcdb_v1", "dcdb", [0, 2, 1]))
+    # the same as the restarted node2 and node3, which joined behind and
+    # got UPDATEs (our own tree differs from theirs, so the commit fails)
+    write(d, "captured-as-node2b", sequence("pve_dcdb_v1", "dcdb", [3, 2, 1], joined=3))
+    write(d, "captured-as-node3b", sequence("pve_dcdb_v1", "dcdb", [4, 2, 1], joined=4))
     # node1 alone: its own writes come back through the loopback
     alone = bytes([0, 2, 1, 1, 0b1])
     writes = [
@@ -259,14 +270,39 @@ def dfsm_dcdb():
     write(d, "pair-sync", bytes([0, 2, 1, 1, 0b11, 3, 3, 6, 0xff, 0x01]))
 
 
+def ipc_ring():
+    """No ring contents were captured; these are chunks laid out the way
+    libqb's client writes them (ipc.md §2.3): length word, commit magic,
+    data. One at the start, one wrapping around the end (2048 words)."""
+    d = out_dir("ipc_ring")
+
+    def chunk(at_word, msg, words=2048):
+        area = bytearray(words * 4)
+        cells = [len(msg), 0xA1A1A1A1]
+        for i, v in enumerate(cells):
+            w = (at_word + i) % words
+            area[w * 4:w * 4 + 4] = struct.pack("<I", v)
+        start = ((at_word + 2) % words) * 4
+        for i, b in enumerate(msg):
+            area[(start + i) % len(area)] = b
+        return bytes(area)
+
+    req = (VECTORS / "ipc" / "local" / "rw-01-get_fs_version.req.bin").read_bytes()
+    big = (VECTORS / "ipc" / "local").glob("rw-*set_status_kv.req.bin")
+    big = next(iter(sorted(big))).read_bytes()
+    write(d, "chunk-at-0", struct.pack("<HHBHH", 0, 0, 1, 4096, 40) + chunk(0, req))
+    write(d, "chunk-wrapping", struct.pack("<HHBHH", 2040, 2040, 2, 4096, 4000) + chunk(2040, big))
+
+
 def kvstore_node():
     d = out_dir("kvstore_node")
     write(d, "captured-life-cycle", sequence("pve_kvstore_v1", "kvstore", [0]))
+    write(d, "captured-as-node2b", sequence("pve_kvstore_v1", "kvstore", [3], joined=3))
     write(d, "alone-set-status", bytes([0, 1, 0b1, 2, 6]) + b"kv/foo" + b"\x04\x00bar\x00" + b"\x03")
 
 
 if __name__ == "__main__":
-    for make in (dfsm_message, clusterlog_state, ipc_request, memdb_rows, paths, corosync_conf, dfsm_dcdb, kvstore_node):
+    for make in (dfsm_message, clusterlog_state, ipc_request, memdb_rows, paths, corosync_conf, dfsm_dcdb, kvstore_node, ipc_ring):
         make()
     total = sum(f.stat().st_size for f in CORPUS.rglob("*") if f.is_file())
     print(f"seeds written to {CORPUS}: {total} bytes")
