@@ -6,7 +6,8 @@
 //!
 //! Checked: nothing panics; everything we multicast is well-formed; every
 //! RRD sample that reaches the sink maps to a file strictly inside the
-//! RRD directory; the status texts can always be rendered.
+//! RRD directory or is refused by the file layer; the status texts can
+//! always be rendered.
 //!
 //! Input: one byte picks our process from `POOL`, then events, each a tag
 //! byte (low 3 bits) and its fields; see `fuzz/README.md`.

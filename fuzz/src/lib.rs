@@ -247,8 +247,11 @@ pub fn tracing() -> bool {
     *ON.get_or_init(|| std::env::var_os("CCFS_FUZZ_TRACE").is_some())
 }
 
-/// Where an RRD sample would be written (kvstore.md §7.2): strictly inside
-/// the directory of its kind, whatever the key.
+/// Where an RRD sample would be written (kvstore.md §7.2). The planner
+/// builds the name from the peer's key as C does; the file layer
+/// (`RrdFiles::write`) must refuse every plan whose path is not strictly
+/// inside the kind's directory, before it touches the disk (its root here
+/// lies under /dev/null, so any I/O fails and shows as another error).
 pub fn check_rrd_plan(key: &str, data: &[u8]) {
     let Ok(plan) = ccfs_status::plan_update(key, data) else {
         return;
@@ -256,12 +259,18 @@ pub fn check_rrd_plan(key: &str, data: &[u8]) {
     let parts: Vec<&str> = plan.path.split('/').collect();
     assert_eq!(parts[0], plan.kind.dir());
     assert!(parts.len() >= 2, "{key:?} names the directory itself");
-    assert!(
-        parts
-            .iter()
-            .all(|p| !p.is_empty() && *p != "." && *p != ".."),
-        "rrd key {key:?} gives the path {:?}",
-        plan.path
-    );
     assert!(!plan.update.contains('\0'));
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        let files = ccfs_kvstore::RrdFiles::new("/dev/null/ccfs-fuzz-rrd").with_rrdcached(None);
+        match files.write(key, data) {
+            Err(ccfs_kvstore::RrdError::BadSample { .. }) => {}
+            other => panic!(
+                "rrd key {key:?} (path {:?}) was not refused: {other:?}",
+                plan.path
+            ),
+        }
+    }
 }
