@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use ccfs_dfsm::{Action, DcdbNode, Event, Mode, Request, DCDB_PROTOCOL_VERSION};
+use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Mode, Request, DCDB_PROTOCOL_VERSION};
 use ccfs_fuzz::{check_tree, op, pool_member, pool_members, stored_rows, tracing, Input, Loopback};
 use ccfs_memdb::mem_store::MemStore;
 use ccfs_memdb::{Limits, Memdb, Stamp, Store};
@@ -165,11 +165,15 @@ fuzz_target!(|data: &[u8]| {
                 Action::Reply { id, .. } => {
                     assert!(waiting.remove(&id), "reply to {id}, which is not waiting");
                 }
-                Action::Persist(batch) => store.commit(&batch).expect("memory store"),
-                Action::Resynced { rows, root } => {
+                Action::App(DcdbAction::Persist(batch)) => {
+                    store.commit(&batch).expect("memory store")
+                }
+                Action::App(DcdbAction::Resynced { rows, root }) => {
                     store.replace_all(&rows, root).expect("memory store")
                 }
-                Action::ModeChanged(_) | Action::CorosyncConf { .. } | Action::Leave { .. } => {}
+                Action::ModeChanged(_)
+                | Action::App(DcdbAction::CorosyncConf { .. })
+                | Action::Leave { .. } => {}
                 Action::Multicast { .. } => unreachable!("kept by the loopback"),
             }
         }

@@ -130,7 +130,7 @@ impl Loopback {
     /// Checks every action's own invariants and keeps the multicasts.
     /// Every message we send must be a well-formed dfsm message of our
     /// protocol version.
-    pub fn take(&mut self, actions: Vec<Action>, protocol_version: u32) -> Vec<Action> {
+    pub fn take<A>(&mut self, actions: Vec<Action<A>>, protocol_version: u32) -> Vec<Action<A>> {
         let mut rest = Vec::new();
         self.recent.clear();
         for a in actions {
