@@ -284,7 +284,7 @@ fn serve(
     tracing::info!("ccfs mounted at {}", opts.mount.display());
     if let Some(r) = readiness {
         r.signal();
-        logging::switch_to_syslog();
+        logging::leave_stderr();
         process::detach_stdio();
     }
     let result = match stop_rx.recv() {
