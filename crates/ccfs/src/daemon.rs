@@ -167,7 +167,7 @@ fn serve(
     gid: u32,
     readiness: Option<Readiness>,
 ) -> Result<(), DaemonError> {
-    process::make_dir(&opts.run_dir, Some(gid))?;
+    process::create_dirs(opts, gid)?;
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
 
     let db_existed = opts.db.exists();
