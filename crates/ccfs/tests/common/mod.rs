@@ -350,11 +350,22 @@ pub fn spawn_with_env(
     mount: &Path,
     env: &[(&str, Option<&str>)],
 ) -> Daemon {
+    spawn_program(Path::new(ccfs_bin()), work, flags, mount, env)
+}
+
+/// `spawn_with_env` of another `ccfs` binary (an installed one).
+pub fn spawn_program(
+    program: &Path,
+    work: &mut Workdir,
+    flags: &[&str],
+    mount: &Path,
+    env: &[(&str, Option<&str>)],
+) -> Daemon {
     require_environment();
     let log = work.next_log();
     let out = fs::File::create(&log).expect("create log");
     let err = out.try_clone().unwrap();
-    let mut cmd = Command::new(ccfs_bin());
+    let mut cmd = Command::new(program);
     for (k, v) in env {
         match v {
             Some(v) => cmd.env(k, v),
