@@ -112,7 +112,7 @@ pub fn leave_stderr() {
     let said = output().as_mut().and_then(|o| o.detach());
     if let Some(line) = said {
         let _ = writeln!(std::io::stderr(), "{line}");
-        tracing::warn!("{line}");
+        tracing::warn!("{}", line.trim_start_matches("ccfs: "));
     }
 }
 
