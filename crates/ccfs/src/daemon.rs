@@ -237,7 +237,7 @@ fn serve(
     // Every thread started from here on inherits the blocked signals; one
     // thread waits for them (a thread without the mask would die of them).
     let signals = ShutdownSignals::block().map_err(DaemonError::Thread)?;
-    process::make_dir(&opts.run_dir, Some(gid))?;
+    process::create_dirs(opts, gid)?;
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
     let db_existed = opts.db.exists();
     let _db_lock = DatabaseLock::acquire(&opts.db)?;
@@ -343,7 +343,7 @@ fn serve(
     tracing::info!("ccfs mounted at {}", opts.mount.display());
     if let Some(r) = readiness {
         r.signal();
-        logging::switch_to_syslog();
+        logging::leave_stderr();
         process::detach_stdio();
     }
     let result = match stop_rx.recv() {
