@@ -14,7 +14,6 @@
 //! storage bytes written per 4 KiB overwrite by node1's process.
 
 #[path = "../../../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 #[path = "../common/mod.rs"]
