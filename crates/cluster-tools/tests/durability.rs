@@ -8,7 +8,7 @@ use ccfs_testnet::Cluster;
 use support::driver::wait_until;
 use support::{converge, start_all_with, NodeProc};
 
-/// `durable`: (commits that wrote rows, syncs).
+/// `durable`: (commits that wrote rows, syncs); the times are left out.
 fn durable(p: &mut NodeProc) -> (u64, u64) {
     let v = p.ok("durable");
     let mut it = v.split(' ').map(|n| n.parse::<u64>().expect("count"));
@@ -59,6 +59,27 @@ fn a_writer_hears_back_once_its_change_is_committed_and_nothing_syncs_by_default
     for q in p.iter_mut() {
         assert_eq!(durable(q).1, 0, "node{} synced", q.nodeid);
     }
+}
+
+#[test]
+fn concurrent_writers_share_commits() {
+    let mut c = Cluster::start(3).unwrap();
+    let mut p = start_all_with(&mut c, &[]);
+    p[0].ok("mkdir storm");
+    // 8 writers × (1 create + 50 overwrites): every reply waits for a
+    // commit, but the deliveries a loop round handles share one.
+    let v = p[0].ok("storm storm 8 50 512");
+    let commits: u64 = v
+        .split(' ')
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("commits");
+    assert!(commits > 0, "{v}");
+    assert!(
+        commits < 408,
+        "{commits} commits for 408 concurrent changes: none shared"
+    );
+    converge(&mut p);
 }
 
 #[test]

@@ -10,10 +10,12 @@
 //! (children of DIR), `status` (`= quorate=<0|1> mode=<Mode> members=<n>
 //! joined=<0|1>`), `cmap` (`= <name> <version> <node,...>`), `fill DIR N
 //! SIZE` (create and write N files, `= <ms>`), `overwrite P N SIZE`
-//! (rewrite one file N times, `= <ms>`), `now` (CLOCK_MONOTONIC ns),
+//! (rewrite one file N times, `= <ms>`), `storm DIR THREADS N SIZE` (as
+//! many writers at once, `= <ms> <commits>`), `now` (CLOCK_MONOTONIC ns),
 //! `io` (this process's `write_bytes`), `pending` (`= 1` while delivered
-//! changes wait for their group commit), `durable` (`= <commits> <syncs>`:
-//! non-empty commits and syncs the service asked for), `put P TEXT` (create + write,
+//! changes wait for their group commit), `durable` (`= <commits> <syncs>
+//! <commit µs> <sync µs>`: non-empty commits and syncs the service asked
+//! for, and the time they took in all), `put P TEXT` (create + write,
 //! `= <ns at start>`), `seen P` (ns when P last changed through the
 //! cluster), `wait-count DIR N MS` (`= <ns>` when DIR has N children),
 //! `quit`.
@@ -67,9 +69,12 @@ struct NodeHost {
     /// When each inode last changed through the cluster (monotonic ns).
     seen: Mutex<HashMap<Inode, u64>>,
     db_path: PathBuf,
-    /// Commits that wrote rows, and syncs (the `durable` command).
+    /// Commits that wrote rows, syncs, and their total time in µs (the
+    /// `durable` command).
     commits: AtomicU64,
     syncs: AtomicU64,
+    commit_us: AtomicU64,
+    sync_us: AtomicU64,
 }
 
 impl Host for NodeHost {
@@ -82,17 +87,24 @@ impl Host for NodeHost {
         if st.pending.is_empty() {
             return Ok(());
         }
+        let start = Instant::now();
         let batch = st.pending.take();
         let result = st.store.commit(&batch);
         if result.is_err() {
             st.db.enter_error_mode();
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
+        self.commit_us
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::SeqCst);
         result
     }
     fn sync(&self) -> Result<(), StoreError> {
+        let start = Instant::now();
+        let result = ccfs_store::sync_to_disk(&self.db_path);
         self.syncs.fetch_add(1, Ordering::SeqCst);
-        ccfs_store::sync_to_disk(&self.db_path)
+        self.sync_us
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::SeqCst);
+        result
     }
     fn changed(&self, changes: Vec<Change>) {
         let now = mono_ns();
@@ -212,6 +224,40 @@ fn overwrite(svc: &ClusterService, path: &str, n: usize, size: usize) -> Answer 
     Ok(start.elapsed().as_millis().to_string())
 }
 
+/// THREADS writers at once, each creating DIR/t<i> and overwriting it N
+/// times with SIZE bytes: `= <ms> <commits>` (the commits node1 made
+/// meanwhile: fewer than the writes when replies share a commit).
+fn storm(
+    svc: &ClusterService,
+    host: &NodeHost,
+    dir: &str,
+    threads: usize,
+    n: usize,
+    size: usize,
+) -> Answer {
+    let commits = host.commits.load(Ordering::SeqCst);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let path = format!("{dir}/t{t}");
+                    op(svc, Op::Create { path: path.clone() })?;
+                    overwrite(svc, &path, n, size)
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or(Err(libc::EIO)).map(drop))
+    })?;
+    Ok(format!(
+        "{} {}",
+        start.elapsed().as_millis(),
+        host.commits.load(Ordering::SeqCst) - commits
+    ))
+}
+
 /// Poll every millisecond until DIR has N children; the monotonic time
 /// when it did.
 fn wait_count(host: &NodeHost, dir: &str, n: usize, timeout_ms: usize) -> Answer {
@@ -314,9 +360,11 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
         "now" => Ok(mono_ns().to_string()),
         "pending" => Ok(u8::from(!tree().pending.is_empty()).to_string()),
         "durable" => Ok(format!(
-            "{} {}",
+            "{} {} {} {}",
             host.commits.load(Ordering::SeqCst),
-            host.syncs.load(Ordering::SeqCst)
+            host.syncs.load(Ordering::SeqCst),
+            host.commit_us.load(Ordering::SeqCst),
+            host.sync_us.load(Ordering::SeqCst)
         )),
         "io" => Ok(write_bytes().to_string()),
         "put" => {
@@ -342,6 +390,7 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
         "wait-count" => wait_count(host, &arg(1), num(2)?, num(3)?),
         "fill" => fill(svc, &arg(1), num(2)?, num(3)?),
         "overwrite" => overwrite(svc, &arg(1), num(2)?, num(3)?),
+        "storm" => storm(svc, host, &arg(1), num(2)?, num(3)?, num(4)?),
         _ => Err(libc::EINVAL),
     }
 }
@@ -356,6 +405,8 @@ fn main() {
         db_path: args.db.clone(),
         commits: AtomicU64::new(0),
         syncs: AtomicU64::new(0),
+        commit_us: AtomicU64::new(0),
+        sync_us: AtomicU64::new(0),
     });
     let mut options = Options {
         conf_sync: ConfSync {
