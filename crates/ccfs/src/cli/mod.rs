@@ -34,6 +34,17 @@ pub enum SqliteSettings {
     Pmxcfs,
 }
 
+/// When a change is acknowledged (README, "Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DurabilityMode {
+    /// Once committed to config.db (the page cache): survives the death
+    /// of any or all daemons, as in C.
+    Commit,
+    /// Also fsynced (config.db, its WAL and the history journal): survives
+    /// a power loss, at the cost of an fsync per commit.
+    Sync,
+}
+
 /// Everything the daemon needs to know before it starts.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct Options {
@@ -137,6 +148,11 @@ pub struct Options {
     /// socket) [default: ccfs.sock in the run directory]
     #[arg(long, value_name = "FILE")]
     pub control_socket: Option<PathBuf>,
+
+    /// When a change is acknowledged: once committed (survives any daemon
+    /// crash, as C), or also fsynced (survives a power loss)
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = DurabilityMode::Commit)]
+    pub durability: DurabilityMode,
 }
 
 /// The whole command line. Client subcommands are meant to be added here
@@ -194,6 +210,7 @@ impl Default for Options {
             history_keep_days: DEFAULT_HISTORY_KEEP_DAYS,
             history_max_bytes: DEFAULT_HISTORY_MAX_BYTES,
             control_socket: None,
+            durability: DurabilityMode::Commit,
         }
     }
 }

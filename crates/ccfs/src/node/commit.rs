@@ -8,7 +8,6 @@
 //! Every other modification commits before it returns. A failed commit puts
 //! memdb into error mode (memdb.md §8): EIO from then on.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -112,24 +111,10 @@ impl Node {
         self.commit(st)
     }
 
-    /// The cluster service's group commit (`Host::flush`): done by the
-    /// committer thread (`take_commit_request`), so that the cluster loop
-    /// goes on delivering while SQLite writes (a WAL checkpoint may fsync).
-    pub fn request_commit(&self) {
-        self.commit_requested.store(true, Ordering::SeqCst);
-        if let Some(t) = self.committer.get() {
-            t.unpark();
-        }
-    }
-
-    /// The thread that serves `request_commit` (it unparks that thread).
-    pub fn set_committer(&self, thread: std::thread::Thread) {
-        let _ = self.committer.set(thread);
-    }
-
-    /// Whether a commit was requested since the last call.
-    pub fn take_commit_request(&self) -> bool {
-        self.commit_requested.swap(false, Ordering::SeqCst)
+    /// Strict durability (local mode): fsync `db` and its WAL after every
+    /// commit, before the change is acknowledged.
+    pub fn sync_commits_to(&self, db: &std::path::Path) {
+        let _ = self.sync_db.set(db.to_path_buf());
     }
 
     fn run_before_commit(&self) {
@@ -158,7 +143,14 @@ impl Node {
         if batch.is_empty() {
             return Ok(());
         }
-        let Err(e) = disk.store.commit(&batch) else {
+        let result = disk
+            .store
+            .commit(&batch)
+            .and_then(|()| match self.sync_db.get() {
+                Some(db) => ccfs_store::sync_to_disk(db),
+                None => Ok(()),
+            });
+        let Err(e) = result else {
             return Ok(());
         };
         disk.failed = true;
