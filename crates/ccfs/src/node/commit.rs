@@ -119,9 +119,11 @@ impl Node {
 
     fn run_before_commit(&self) {
         if let Some(hook) = self.before_commit.get() {
-            if let Err(e) = hook.before_commit() {
+            let result = hook.before_commit();
+            if let Err(e) = &result {
                 tracing::error!("before commit: {e}");
             }
+            self.health.before_commit(&result);
         }
     }
 
@@ -151,9 +153,11 @@ impl Node {
                 None => Ok(()),
             });
         let Err(e) = result else {
+            self.health.committed();
             return Ok(());
         };
         disk.failed = true;
+        self.health.commit_failed();
         drop(disk);
         tracing::error!(
             "DATABASE COMMIT FAILED: {e}; the tree is now in error mode, \
@@ -229,8 +233,12 @@ impl Tree for ClusterTree<'_, '_> {
         let mut disk = self.node.disk.lock().unwrap_or_else(|p| p.into_inner());
         self.node.run_before_commit();
         let result = disk.store.replace_all(rows, root);
-        if result.is_err() {
-            disk.failed = true;
+        match result {
+            Ok(()) => self.node.health.committed(),
+            Err(_) => {
+                disk.failed = true;
+                self.node.health.commit_failed();
+            }
         }
         result
     }

@@ -14,6 +14,7 @@
 //! mapped back to the same tree errors local mode returns.
 
 mod commit;
+mod health;
 mod ops;
 mod owed;
 pub mod quota;
@@ -28,6 +29,7 @@ use thiserror::Error;
 
 use crate::quorum::Quorum;
 pub use commit::BeforeCommit;
+pub use health::CommitHealth;
 use owed::OwedTruncates;
 pub use stream::{ChangeRecord, ChangeSet, ChangeStream, Interest, Source};
 
@@ -160,6 +162,7 @@ pub struct Node {
     owed: OwedTruncates,
     /// The subtree quotas of the tree's quota file, parsed once per version.
     quotas: quota::QuotaCache,
+    health: CommitHealth,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -194,7 +197,13 @@ impl Node {
             before_commit: OnceLock::new(),
             owed: OwedTruncates::default(),
             quotas: quota::QuotaCache::default(),
+            health: CommitHealth::default(),
         }
+    }
+
+    /// How the commits are going (for `ccfs status`).
+    pub fn health(&self) -> &CommitHealth {
+        &self.health
     }
 
     pub fn quorum(&self) -> &Quorum {
