@@ -328,6 +328,8 @@ fn serve(
         nodename: nodename.to_string(),
         cluster_mode,
         db_path: opts.db.clone(),
+        node_ip,
+        status: status.clone(),
     };
     let api = start_api(opts, gid, &node, &history, facts)?;
     services.started("control socket", move || api.stop());
@@ -482,12 +484,7 @@ fn start_api(
     facts: DaemonFacts,
 ) -> Result<ccfs_api::Server, DaemonError> {
     let socket = control_socket(opts);
-    let backend = ApiBackend {
-        node: node.clone(),
-        history: history.clone(),
-        facts,
-        started: std::time::Instant::now(),
-    };
+    let backend = ApiBackend::new(node.clone(), history.clone(), facts);
     let config = ccfs_api::ServerConfig::new(&socket, gid, &opts.mount);
     ccfs_api::Server::start(config, Arc::new(backend)).map_err(|source| DaemonError::Api {
         path: display(&socket),

@@ -1,6 +1,6 @@
 //! The `ccfs` command (fuse.md §1.1; the path flags of the team brief):
 //! without a subcommand it is the daemon; `ccfs log|show|diff|restore|
-//! snapshot|quota|status ...` talks to a running daemon's control socket
+//! snapshot|quota|status|watch ...` talks to a running daemon's control socket
 //! (the daemon options before the subcommand say where it is).
 
 use std::process::ExitCode;

@@ -13,7 +13,9 @@
 
 pub mod backend;
 pub mod restore;
+pub mod status;
 pub mod tree;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
