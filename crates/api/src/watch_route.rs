@@ -37,8 +37,12 @@ pub const TICK: Duration = Duration::from_millis(200);
 /// than the request timeout: a client busy for a moment should not lose
 /// its stream, but a stalled one must not keep the thread for ever.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Events gathered into one write when changes come faster than a tick.
+/// Events gathered into one write when changes come fast.
 const BATCH: usize = 256;
+/// How long a change waits for the next ones before it is written: under a
+/// busy writer one write (and one wake-up of the client) carries many
+/// changes instead of one, which costs the writer's CPU less.
+pub const COALESCE: Duration = Duration::from_millis(2);
 
 /// What a running stream needs from the server.
 pub(crate) struct Stream<'a> {
@@ -123,7 +127,8 @@ fn follow(
         let mut ended = None;
         match watch.next(wait) {
             Ok(Some(first)) => {
-                // Take what else is ready now: one write for many changes.
+                // Take what else comes soon: one write for many changes.
+                let until = Instant::now() + COALESCE;
                 let mut next = Some(first);
                 let mut n = 0;
                 while let Some(e) = next.take() {
@@ -135,7 +140,7 @@ fn follow(
                     if n == BATCH {
                         break;
                     }
-                    match watch.next(Duration::ZERO) {
+                    match watch.next(until.saturating_duration_since(Instant::now())) {
                         Ok(e) => next = e,
                         Err(e) => ended = Some(e),
                     }
