@@ -1,7 +1,8 @@
 //! watch-bench: figures of `ccfs watch` and `ccfs status` against a busy
 //! local-mode ccfs, as JSON:
 //! - the writer's rate (overwrites of small files through the mount) with
-//!   no watcher, with 1 and with 10 `ccfs watch --json` clients;
+//!   no watcher, with 1 and with 10 `ccfs watch --json` clients, and with
+//!   none again at the end;
 //! - the changes per second each watcher printed while the writer ran, how
 //!   long after the last write it had printed everything, and how many were
 //!   cut off for falling behind;
@@ -282,7 +283,8 @@ fn measure(bin: &Path, mount: &Path, run_dir: &Path, secs: f64) -> std::io::Resu
         .join()
         .map_err(|_| std::io::Error::other("writer panicked"))??;
     let mut runs = Vec::new();
-    for watchers in [0, 1, 10] {
+    // The writer alone first and last: how much the figure drifts by itself.
+    for watchers in [0, 1, 10, 0] {
         runs.push(run_with_watchers(bin, mount, run_dir, watchers, secs)?);
     }
     Ok(json!({
