@@ -3,6 +3,8 @@
 //! server does every rights check before calling it, so a backend never sees
 //! a request it would have to refuse for the client's sake.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// One change from the journal, newest first in [`Backend::log`].
@@ -74,6 +76,16 @@ pub struct DirEntry {
     pub size: u64,
 }
 
+/// A subtree quota and what the subtree holds now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaInfo {
+    pub path: String,
+    pub bytes: Option<u64>,
+    pub entries: Option<u64>,
+    pub used_bytes: u64,
+    pub used_entries: u64,
+}
+
 /// Why the backend could not answer. Each variant has its HTTP status
 /// (see `routes::status_of`); errnos survive up to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +108,18 @@ pub enum BackendError {
     Errno { errno: i32, message: String },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A running watch (`GET /v1/watch`): the changes to a subtree in version
+/// order, each once, as [`LogEntry`]s.
+pub trait Watch: Send {
+    /// The next change, waiting at most `timeout` for one. `Ok(None)`:
+    /// none came in time (the server then sends keep-alives and looks at
+    /// its stop flag). An error ends the watch and is sent as its last
+    /// event: `Unavailable` when the watcher fell behind the writers and
+    /// was cut off, `Pruned` when retention dropped records the replay
+    /// still needed.
+    fn next(&mut self, timeout: Duration) -> Result<Option<LogEntry>, BackendError>;
 }
 
 /// The daemon side of the control socket. Paths are normalised tree paths
@@ -145,4 +169,22 @@ pub trait Backend: Send + Sync + 'static {
         dry_run: bool,
     ) -> Result<Vec<PlannedChange>, BackendError>;
     fn snapshot_delete(&self, name: &str) -> Result<(), BackendError>;
+    /// Quotas whose subtree is `path` or below it (all for `None`), with
+    /// their usage.
+    fn quotas(&self, path: Option<&str>) -> Result<Vec<QuotaInfo>, BackendError>;
+    /// Set (replace) the quota of `path`; at least one limit is given.
+    fn quota_set(
+        &self,
+        path: &str,
+        bytes: Option<u64>,
+        entries: Option<u64>,
+    ) -> Result<QuotaInfo, BackendError>;
+    fn quota_remove(&self, path: &str) -> Result<(), BackendError>;
+    /// Follow the changes to `prefix` (itself and below, as source or
+    /// target of a rename; `""` = everything), the rule of [`Backend::log`].
+    /// With `from`, every change with a version `>= from` is replayed from
+    /// the history first, then the watch goes on live without a gap or a
+    /// duplicate; `Pruned` if the history no longer reaches back to `from`.
+    /// Every change made after this returns is delivered.
+    fn watch(&self, prefix: &str, from: Option<u64>) -> Result<Box<dyn Watch>, BackendError>;
 }

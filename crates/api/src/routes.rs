@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::backend::{Backend, BackendError};
 use crate::diff;
 use crate::http::{Request, Response};
+use crate::quota_routes;
 use crate::rights::{self, child_path, Access};
 use crate::snapshot_routes;
 use crate::url::Target;
@@ -89,6 +90,7 @@ fn route(ctx: &Context, access: Access, req: &Request, t: &Target) -> Answer {
         ("GET", ["v1", "diff"]) => file_diff(ctx, access, t),
         ("POST", ["v1", "restore"]) => restore(ctx, access, t),
         (_, ["v1", "snapshots", ..]) => snapshot_routes::route(ctx, access, method, &segs[2..], t),
+        (_, ["v1", "quotas"]) => quota_routes::route(ctx, access, method, t),
         (_, ["v1", "status" | "log" | "diff"] | ["v1", "files", ..]) => Err(not_allowed("GET")),
         (_, ["v1", "restore"]) => Err(not_allowed("POST")),
         _ => Err(not_found(req)),

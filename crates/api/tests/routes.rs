@@ -25,7 +25,10 @@ fn status_is_the_backends() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(
         json(&r),
-        serde_json::json!({ "version": 9, "quorate": true })
+        serde_json::json!({
+            "node": "n1", "mode": "local", "healthy": true, "warnings": [],
+            "version": 9, "quorate": true,
+        })
     );
 }
 
@@ -262,4 +265,28 @@ fn unknown_routes_and_methods() {
         json(&ts.get("/v1/nothing"))["error"],
         "no route for /v1/nothing"
     );
+}
+
+#[test]
+fn quotas_are_set_listed_and_removed() {
+    let ts = TestServer::start();
+    let root = ts.client();
+    let q = root.quota_set("/etc/pve/nodes/a", Some(100), None).unwrap();
+    assert_eq!(
+        (q.path.as_str(), q.bytes, q.entries),
+        ("nodes/a", Some(100), None)
+    );
+    root.quota_set("priv/x", None, Some(3)).unwrap();
+    assert_eq!(root.quotas(None).unwrap().len(), 2);
+    assert_eq!(root.quotas(Some("nodes")).unwrap().len(), 1);
+    // a limit is needed, and it must be a number
+    assert_eq!(ts.req("PUT", "/v1/quotas?path=nodes/b").status, 400);
+    assert_eq!(
+        ts.req("PUT", "/v1/quotas?path=nodes/b&bytes=lots").status,
+        400
+    );
+    assert_eq!(ts.req("PATCH", "/v1/quotas?path=nodes/b").status, 405);
+    root.quota_remove("nodes/a").unwrap();
+    assert_eq!(ts.req("DELETE", "/v1/quotas?path=nodes/a").status, 404);
+    assert_eq!(root.quotas(None).unwrap().len(), 1);
 }

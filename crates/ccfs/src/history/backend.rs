@@ -1,21 +1,27 @@
 //! The daemon's side of the control socket (`ccfs_api::Backend`): history
-//! queries answered from the journal, current content from the tree, and
-//! restores and snapshots through the node's writer path.
+//! queries answered from the journal, current content from the tree,
+//! restores and snapshots through the node's writer path, the status
+//! (`status.rs`) and watches (`watch.rs`).
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ccfs_api::{
-    Backend, BackendError, DirEntry, LogEntry, PlannedChange, SnapshotEntry, SnapshotInfo,
+    Backend, BackendError, DirEntry, LogEntry, PlannedChange, QuotaInfo, SnapshotEntry,
+    SnapshotInfo, Watch,
 };
 use ccfs_journal::{EntryKind, JournalError, Record, Tombstone};
 use ccfs_memdb::Kind;
-use serde_json::{json, Value};
+use ccfs_status::Status;
+use serde_json::Value;
 
 use super::restore::{self, Step};
 use super::tree::current_tree;
+use super::watch::LiveWatch;
 use super::History;
-use crate::node::{unix_now, Node, NodeError};
+use crate::node::quota::{self, Quota, QUOTA_FILE};
+use crate::node::{unix_now, Node, NodeError, Origin};
 
 /// What `ccfs status` reports besides the tree (filled in by the daemon).
 #[derive(Clone, Debug)]
@@ -23,16 +29,20 @@ pub struct DaemonFacts {
     pub nodename: String,
     pub cluster_mode: bool,
     pub db_path: std::path::PathBuf,
+    pub node_ip: IpAddr,
+    /// The status store behind `.members` (members, online flags, IPs).
+    pub status: Arc<Mutex<Status>>,
 }
 
 pub struct ApiBackend {
     pub node: Arc<Node>,
     pub history: Arc<History>,
     pub facts: DaemonFacts,
-    pub started: Instant,
+    /// Watches running now.
+    watchers: Arc<AtomicUsize>,
 }
 
-fn journal_error(e: JournalError) -> BackendError {
+pub(super) fn journal_error(e: JournalError) -> BackendError {
     match e {
         JournalError::Pruned { .. } => BackendError::Pruned(e.to_string()),
         JournalError::NotFound(_) => BackendError::NotFound(e.to_string()),
@@ -54,7 +64,7 @@ fn node_error(e: NodeError) -> BackendError {
     }
 }
 
-fn log_entry(r: Record) -> LogEntry {
+pub(super) fn log_entry(r: Record) -> LogEntry {
     LogEntry {
         version: r.version,
         time: r.time,
@@ -73,6 +83,20 @@ fn kind_name(k: EntryKind) -> String {
 }
 
 impl ApiBackend {
+    pub fn new(node: Arc<Node>, history: Arc<History>, facts: DaemonFacts) -> ApiBackend {
+        ApiBackend {
+            node,
+            history,
+            facts,
+            watchers: Arc::default(),
+        }
+    }
+
+    /// How many watches are running.
+    pub fn watchers(&self) -> usize {
+        self.watchers.load(Ordering::SeqCst)
+    }
+
     fn now_tree(&self) -> Vec<ccfs_journal::TreeEntry> {
         let names = self.history.names();
         self.node.read(|db| current_tree(db, &names))
@@ -111,44 +135,52 @@ impl ApiBackend {
     }
 }
 
+impl ApiBackend {
+    /// The quotas the tree holds now.
+    fn quota_list(&self) -> Vec<Quota> {
+        let text = self
+            .node
+            .read(|db| db.lookup(QUOTA_FILE).map(|e| e.data.clone()));
+        quota::parse(&String::from_utf8_lossy(&text.unwrap_or_default())).0
+    }
+
+    fn quota_info(&self, q: &Quota) -> QuotaInfo {
+        let used = self.node.read(|db| quota::usage(db, &q.path));
+        QuotaInfo {
+            path: q.path.clone(),
+            bytes: q.bytes,
+            entries: q.entries,
+            used_bytes: used.bytes,
+            used_entries: used.entries,
+        }
+    }
+
+    /// Write the quota file back as an ordinary (replicated) change.
+    fn save_quotas(&self, quotas: &[Quota]) -> Result<(), BackendError> {
+        let dir = QUOTA_FILE.rsplit_once('/').map_or("", |(d, _)| d);
+        if !dir.is_empty() && self.node.read(|db| db.lookup(dir).is_none()) {
+            self.node.mkdir(Origin::Other, dir).map_err(node_error)?;
+        }
+        restore::write_back(&self.node, QUOTA_FILE, quota::render(quotas).as_bytes())
+            .map(|_| ())
+            .map_err(node_error)
+    }
+}
+
 impl Backend for ApiBackend {
     fn status(&self) -> Value {
-        let (version, entries, bytes, limits) = self.node.read(|db| {
-            let st = db.statfs();
-            (
-                db.version(),
-                db.len(),
-                (st.blocks - st.bfree) * u64::from(st.bsize),
-                db.limits(),
-            )
-        });
-        let quorate = self.node.quorum().is_quorate();
-        let gaps = self.history.gaps();
-        let journal = self.history.journal();
-        let db_bytes = std::fs::metadata(&self.facts.db_path)
-            .map(|m| m.len())
-            .unwrap_or(0);
-        json!({
-            "node": self.facts.nodename,
-            "mode": if self.facts.cluster_mode { "cluster" } else { "local" },
-            "quorate": quorate,
-            "version": version,
-            "entries": entries,
-            "max_entries": limits.max_entries,
-            "bytes": bytes,
-            "max_bytes": limits.max_total_bytes,
-            "database": { "path": self.facts.db_path.display().to_string(), "bytes": db_bytes },
-            "journal": {
-                "records": journal.len(),
-                "bytes": journal.bytes_on_disk(),
-                "oldest_version": journal.oldest_version(),
-                "newest_version": journal.newest_version(),
-                // Versions known only from a resync, not yet filled in
-                // from a ccfs peer.
-                "gaps": gaps,
-            },
-            "uptime_seconds": self.started.elapsed().as_secs(),
-        })
+        super::status::status(self)
+    }
+
+    fn watch(&self, prefix: &str, from: Option<u64>) -> Result<Box<dyn Watch>, BackendError> {
+        let w = LiveWatch::start(
+            self.node.clone(),
+            self.history.clone(),
+            prefix,
+            from,
+            self.watchers.clone(),
+        )?;
+        Ok(Box::new(w))
     }
 
     fn log(
@@ -355,6 +387,47 @@ impl Backend for ApiBackend {
         drop(journal);
         tracing::info!("snapshot '{name}' deleted");
         self.history.announce_deleted(t);
+        Ok(())
+    }
+
+    fn quotas(&self, path: Option<&str>) -> Result<Vec<QuotaInfo>, BackendError> {
+        let within = |p: &str| path.is_none_or(|want| restore::within(p, want));
+        Ok(self
+            .quota_list()
+            .iter()
+            .filter(|q| within(&q.path))
+            .map(|q| self.quota_info(q))
+            .collect())
+    }
+
+    fn quota_set(
+        &self,
+        path: &str,
+        bytes: Option<u64>,
+        entries: Option<u64>,
+    ) -> Result<QuotaInfo, BackendError> {
+        let mut quotas = self.quota_list();
+        quotas.retain(|q| q.path != path);
+        let q = Quota {
+            path: path.to_string(),
+            bytes,
+            entries,
+        };
+        quotas.push(q.clone());
+        self.save_quotas(&quotas)?;
+        tracing::info!("quota of '{path}' set: bytes {bytes:?}, entries {entries:?}");
+        Ok(self.quota_info(&q))
+    }
+
+    fn quota_remove(&self, path: &str) -> Result<(), BackendError> {
+        let mut quotas = self.quota_list();
+        let before = quotas.len();
+        quotas.retain(|q| q.path != path);
+        if quotas.len() == before {
+            return Err(BackendError::NotFound(format!("no quota on '{path}'")));
+        }
+        self.save_quotas(&quotas)?;
+        tracing::info!("quota of '{path}' removed");
         Ok(())
     }
 }

@@ -21,7 +21,9 @@ pub mod peers;
 #[cfg(test)]
 mod peers_tests;
 pub mod restore;
+pub mod status;
 pub mod tree;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;

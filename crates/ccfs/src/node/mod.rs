@@ -14,11 +14,12 @@
 //! mapped back to the same tree errors local mode returns.
 
 mod commit;
+mod health;
 mod ops;
 mod owed;
+pub mod quota;
 pub mod stream;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +29,7 @@ use thiserror::Error;
 
 use crate::quorum::Quorum;
 pub use commit::BeforeCommit;
+pub use health::CommitHealth;
 use owed::OwedTruncates;
 pub use stream::{ChangeRecord, ChangeSet, ChangeStream, Interest, Source};
 
@@ -50,6 +52,25 @@ pub enum NodeError {
     /// Cluster mode: an errno no tree operation returns.
     #[error("cluster: errno {0}")]
     Cluster(i32),
+    /// The change would take a subtree past its quota (`quota.rs`).
+    #[error("quota of '{subtree}' exceeded ({what}: {would_be} > {limit})")]
+    Quota {
+        subtree: String,
+        what: &'static str,
+        limit: u64,
+        would_be: u64,
+    },
+}
+
+impl From<quota::Exceeded> for NodeError {
+    fn from(e: quota::Exceeded) -> NodeError {
+        NodeError::Quota {
+            subtree: e.subtree,
+            what: e.what,
+            limit: e.limit,
+            would_be: e.would_be,
+        }
+    }
 }
 
 impl NodeError {
@@ -61,6 +82,7 @@ impl NodeError {
             NodeError::Commit(_) | NodeError::Closed => libc::EIO,
             NodeError::Unavailable => libc::EBUSY,
             NodeError::Cluster(e) => *e,
+            NodeError::Quota { .. } => libc::EDQUOT,
         }
     }
 
@@ -106,7 +128,7 @@ struct State {
     /// Set at shutdown: no more changes.
     closed: bool,
     /// Cluster mode: rows the dfsm handed over, waiting for the next
-    /// commit (the cluster service's group commit, `Host::flush`).
+    /// commit (the cluster service's group commit, `Host::commit`).
     pending: PendingRows,
 }
 
@@ -130,14 +152,17 @@ pub struct Node {
     stream: ChangeStream,
     /// Cluster mode: every modification goes through the dcdb group.
     cluster: OnceLock<Arc<ClusterService>>,
-    /// Cluster mode: a group commit is wanted (`request_commit`).
-    commit_requested: AtomicBool,
-    committer: OnceLock<std::thread::Thread>,
+    /// Strict durability in local mode: fsync this database after each
+    /// commit, before the change is acknowledged.
+    sync_db: OnceLock<std::path::PathBuf>,
     /// Runs before every commit, with the disk lock held (the journal).
     before_commit: OnceLock<Arc<dyn BeforeCommit>>,
     /// Cluster mode: files opened with O_TRUNC whose truncate is not sent
     /// yet (see `owed`).
     owed: OwedTruncates,
+    /// The subtree quotas of the tree's quota file, parsed once per version.
+    quotas: quota::QuotaCache,
+    health: CommitHealth,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -168,11 +193,17 @@ impl Node {
             writer: 0,
             stream: ChangeStream::default(),
             cluster: OnceLock::new(),
-            commit_requested: AtomicBool::new(false),
-            committer: OnceLock::new(),
+            sync_db: OnceLock::new(),
             before_commit: OnceLock::new(),
             owed: OwedTruncates::default(),
+            quotas: quota::QuotaCache::default(),
+            health: CommitHealth::default(),
         }
+    }
+
+    /// How the commits are going (for `ccfs status`).
+    pub fn health(&self) -> &CommitHealth {
+        &self.health
     }
 
     pub fn quorum(&self) -> &Quorum {
@@ -242,6 +273,9 @@ impl Node {
         let what = op.path().to_string();
         let result = self.gate().and_then(|()| match self.cluster.get() {
             Some(c) => {
+                // Before the change leaves the node, against this node's
+                // view of the tree (see quota.rs for the overshoot).
+                self.read(|db| self.check_quota(db, &op))?;
                 // The kernel's own operations are submitted quiet: their
                 // changes do not come back as invalidations, as locally.
                 let request = Request::Op(op);
@@ -251,13 +285,39 @@ impl Node {
                 };
                 sent.map_err(NodeError::from_cluster)
             }
-            None => self.apply_local(origin, durability, |db, s| db.apply(&op, s)),
+            // Locally under the tree lock: exact, whatever runs in parallel.
+            None => self
+                .apply_local(origin, durability, |db, s| {
+                    if let Err(e) = self.check_quota(db, &op) {
+                        return Ok(Err(e));
+                    }
+                    db.apply(&op, s).map(Ok)
+                })
+                .and_then(|r| r),
         });
         match &result {
             Err(e) => tracing::debug!("change of {what}: {e}"),
             Ok(_) => tracing::debug!("changed {what}"),
         }
         result
+    }
+}
+
+impl Node {
+    /// The quota gate (quota.rs), with the refused subtree in the log.
+    fn check_quota(&self, db: &Memdb, op: &Op) -> NodeResult<()> {
+        let quotas = self.quotas.get(db);
+        quota::check(db, &quotas, op).map_err(|e| {
+            tracing::warn!(
+                "quota of '{}' exceeded by a change of {}: {} would be {} > {}",
+                e.subtree,
+                op.path(),
+                e.what,
+                e.would_be,
+                e.limit
+            );
+            NodeError::from(e)
+        })
     }
 }
 

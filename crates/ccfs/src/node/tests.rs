@@ -359,3 +359,46 @@ fn nothing_is_stored_after_a_failed_commit() {
     assert!(n.flush().is_err(), "flush reports the failure");
     assert_eq!(store.rows().len(), stored_before);
 }
+
+#[test]
+fn the_quota_gate_refuses_growth_past_a_subtree_quota_with_edquot() {
+    let (n, _) = node();
+    n.mkdir(Origin::Kernel, "ccfs").unwrap();
+    n.create(Origin::Kernel, quota::QUOTA_FILE).unwrap();
+    let conf = b"nodes/a bytes=10 entries=2\n";
+    n.write(
+        Origin::Kernel,
+        Durability::Now,
+        quota::QUOTA_FILE,
+        0,
+        conf,
+        true,
+    )
+    .unwrap();
+    n.mkdir(Origin::Kernel, "nodes").unwrap();
+    n.mkdir(Origin::Kernel, "nodes/a").unwrap();
+    let f = n.create(Origin::Kernel, "nodes/a/f").unwrap();
+    assert_eq!(n.handle_write(f, 0, b"0123456789").unwrap(), 10);
+    let e = n.handle_write(f, 10, b"x").unwrap_err();
+    assert_eq!(e.errno(), libc::EDQUOT);
+    assert!(matches!(&e, NodeError::Quota { subtree, what: "bytes", .. } if subtree == "nodes/a"));
+    n.create(Origin::Kernel, "nodes/a/g").unwrap();
+    let e = n.create(Origin::Kernel, "nodes/a/h").unwrap_err();
+    assert_eq!(e.errno(), libc::EDQUOT);
+    // nothing of the refused changes is in the tree
+    assert!(n.read(|db| db.lookup("nodes/a/h").is_none()));
+    assert_eq!(n.read(|db| db.lookup("nodes/a/f").unwrap().data.len()), 10);
+    // a new version of the quota file holds at once
+    let conf = b"nodes/a bytes=100 entries=5\n";
+    n.write(
+        Origin::Kernel,
+        Durability::Now,
+        quota::QUOTA_FILE,
+        0,
+        conf,
+        true,
+    )
+    .unwrap();
+    n.create(Origin::Kernel, "nodes/a/h").unwrap();
+    assert_eq!(n.handle_write(f, 10, b"x").unwrap(), 1);
+}
