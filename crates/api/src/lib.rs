@@ -23,6 +23,7 @@ pub mod client;
 pub mod client_watch;
 pub mod diff;
 pub mod http;
+pub mod observe;
 mod quota_routes;
 pub mod rights;
 mod routes;
