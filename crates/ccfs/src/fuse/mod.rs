@@ -4,6 +4,7 @@
 //! attributes (§3) and kernel caching.
 
 mod attr;
+mod counting;
 mod dir;
 mod entries;
 mod errno;
@@ -17,10 +18,12 @@ mod notify;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use counting::FuseOp;
 pub use errno::errno_of;
 pub use notify::spawn_invalidator;
 
 use crate::logging::DebugSwitch;
+use crate::metrics::Requests;
 use crate::node::Node;
 use crate::render::Renderer;
 use files::OpenFiles;
@@ -49,6 +52,8 @@ pub struct CcfsFs {
     handles: Handles,
     /// Open tree files: handle counts, versions, removed files' content.
     files: OpenFiles,
+    /// Where every answered request is counted.
+    requests: Arc<Requests>,
 }
 
 impl CcfsFs {
@@ -57,6 +62,7 @@ impl CcfsFs {
         cfg: FsConfig,
         renderer: Arc<dyn Renderer>,
         debug: DebugSwitch,
+        requests: Arc<Requests>,
     ) -> CcfsFs {
         CcfsFs {
             node,
@@ -65,6 +71,7 @@ impl CcfsFs {
             debug,
             handles: Handles::default(),
             files: OpenFiles::default(),
+            requests,
         }
     }
 }
