@@ -2,7 +2,7 @@
 //! mode, printed as JSON. Speed is measured here, never asserted in tests.
 //!
 //! ```text
-//! ccfs-bench --ccfs target/release/ccfs [--dir /var/tmp]
+//! ccfs-bench --ccfs target/release/ccfs [--dir /var/tmp] [--ccfs-arg ARG]...
 //! ccfs-bench --mount /etc/pve -- pmxcfs -f -l     # any daemon command line
 //! ```
 
@@ -20,6 +20,8 @@ const STEP_LIMIT: Duration = Duration::from_secs(20);
 
 struct Args {
     ccfs: Option<PathBuf>,
+    /// More options for the ccfs command line (e.g. `--metrics 9105`).
+    ccfs_args: Vec<String>,
     dir: PathBuf,
     mount: Option<PathBuf>,
     command: Vec<String>,
@@ -27,7 +29,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ccfs-bench --ccfs PATH [--dir DISK_DIR]\n       ccfs-bench --mount DIR -- COMMAND [ARGS...]"
+        "usage: ccfs-bench --ccfs PATH [--dir DISK_DIR] [--ccfs-arg ARG]...\n       ccfs-bench --mount DIR -- COMMAND [ARGS...]"
     );
     std::process::exit(2)
 }
@@ -35,6 +37,7 @@ fn usage() -> ! {
 fn parse_args() -> Args {
     let mut a = Args {
         ccfs: None,
+        ccfs_args: Vec::new(),
         dir: PathBuf::from("/var/tmp"),
         mount: None,
         command: Vec::new(),
@@ -44,6 +47,7 @@ fn parse_args() -> Args {
         match arg.as_str() {
             "--ccfs" => a.ccfs = Some(it.next().unwrap_or_else(|| usage()).into()),
             "--dir" => a.dir = it.next().unwrap_or_else(|| usage()).into(),
+            "--ccfs-arg" => a.ccfs_args.push(it.next().unwrap_or_else(|| usage())),
             "--mount" => a.mount = Some(it.next().unwrap_or_else(|| usage()).into()),
             "--" => a.command = it.by_ref().collect(),
             _ => usage(),
@@ -157,6 +161,7 @@ fn measure(mount: &Path, pid: i32) -> std::io::Result<Value> {
 
     // open/read/close of a 4 KiB file
     let mut buf = Vec::with_capacity(8192);
+    let cpu = cpu_us(pid);
     let (n, s) = timed(5000, |_| {
         buf.clear();
         fs::File::open(&file)?.read_to_end(&mut buf)?;
@@ -168,7 +173,10 @@ fn measure(mount: &Path, pid: i32) -> std::io::Result<Value> {
         }
         Ok(())
     })?;
-    out.insert("open_read_close_4KiB".into(), rate(n, s));
+    out.insert(
+        "open_read_close_4KiB".into(),
+        with_cpu(rate(n, s), pid, cpu, n),
+    );
 
     // readdir of the 1000-entry directory
     let (n, s) = timed(300, |_| {
@@ -204,7 +212,7 @@ fn main() {
     let args = parse_args();
     let work = args.dir.join(format!("ccfs-bench-{}", std::process::id()));
     let started = match (&args.ccfs, args.command.split_first()) {
-        (Some(bin), _) => daemon::start_ccfs(bin, &work),
+        (Some(bin), _) => daemon::start_ccfs(bin, &args.ccfs_args, &work),
         (None, Some((prog, rest))) => {
             let Some(mount) = args.mount.clone() else {
                 usage()
