@@ -148,6 +148,12 @@ fn www_data_gets_no_private_change_and_others_nothing() {
     }
     let r = request_as(NOBODY, NOGROUP, &[gid], &ts.socket, "GET", "/v1/watch").unwrap();
     assert_eq!(r.status, 403);
+    // The www-data watcher has gone; its connection thread notices the
+    // hang-up at its next poll (every 200 ms) and ends the watch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ts.fake.open_watches() != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(ts.fake.open_watches(), 0);
 }
 
