@@ -166,4 +166,8 @@ pub trait Backend: Send + Sync + 'static {
         entries: Option<u64>,
     ) -> Result<QuotaInfo, BackendError>;
     fn quota_remove(&self, path: &str) -> Result<(), BackendError>;
+    /// The export routes (`export_routes`); None: this daemon has none.
+    fn exports(&self) -> Option<&dyn crate::export_routes::ExportBackend> {
+        None
+    }
 }

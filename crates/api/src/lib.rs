@@ -19,6 +19,8 @@ pub mod backend;
 pub mod cli;
 pub mod client;
 pub mod diff;
+pub mod export_client;
+pub mod export_routes;
 pub mod http;
 mod quota_routes;
 pub mod rights;
@@ -33,6 +35,7 @@ pub use backend::{
 };
 pub use cli::{ClientCommand, QuotaCommand, SnapshotCommand};
 pub use client::{Client, ClientError, FileReply};
+pub use export_routes::{ExportBackend, ExportInfo, ExportSpec};
 pub use routes::status_of;
 pub use server::{ApiError, Server, ServerConfig};
 

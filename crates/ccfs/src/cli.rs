@@ -57,6 +57,9 @@ pub struct Options {
     pub history_max_bytes: u64,
     /// The control socket (None: `ccfs.sock` in the run dir).
     pub control_socket: Option<PathBuf>,
+    /// Where exports and snapshot trees are mounted.
+    pub export_dir: PathBuf,
+    pub snapshot_dir: PathBuf,
     /// `-h`/`--help` was given.
     pub help: bool,
 }
@@ -85,6 +88,8 @@ impl Default for Options {
             history_keep_days: 30,
             history_max_bytes: 128 * 1024 * 1024,
             control_socket: None,
+            export_dir: "/run/ccfs/exports".into(),
+            snapshot_dir: "/run/ccfs/snapshots".into(),
             help: false,
         }
     }
@@ -97,7 +102,7 @@ pub const USAGE: &str = "usage: ccfs [-f|--foreground] [-d|--debug] [-l|--local]
             [--rrd-dir DIR] [--max-fs-bytes N] [--max-entries N]
             [--sqlite ccfs|pmxcfs] [--history-dir DIR]
             [--history-keep-days N] [--history-max-bytes N]
-            [--control-socket FILE]";
+            [--control-socket FILE] [--export-dir DIR] [--snapshot-dir DIR]";
 
 impl Options {
     /// Parse the arguments after the program name. Accepts `--opt VALUE`
@@ -154,6 +159,8 @@ impl Options {
             &mut self.pid_file,
             &mut self.corosync_conf,
             &mut self.rrd_dir,
+            &mut self.export_dir,
+            &mut self.snapshot_dir,
         ] {
             if p.is_relative() {
                 *p = cwd.join(&*p);
@@ -199,6 +206,8 @@ impl Options {
                 self.history_max_bytes = value.parse().map_err(|_| bad(&value))?
             }
             "control-socket" => self.control_socket = Some(value.into()),
+            "export-dir" => self.export_dir = value.into(),
+            "snapshot-dir" => self.snapshot_dir = value.into(),
             "sqlite" => {
                 self.sqlite = match value.as_str() {
                     "ccfs" => SqliteSettings::Ccfs,

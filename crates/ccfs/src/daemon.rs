@@ -60,6 +60,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    Exports(crate::exports::ExportsError),
     #[error("unable to start the control socket '{path}': {source}")]
     Api {
         path: String,
@@ -311,9 +313,19 @@ fn serve(
         nodename: nodename.to_string(),
         cluster_mode,
         db_path: opts.db.clone(),
+        export_dir: opts.export_dir.clone(),
     };
     let api = start_api(opts, gid, &node, &history, facts)?;
     services.started("control socket", move || api.stop());
+    // Stopped before the control socket, the IPC server and the final
+    // commit: export writers are refused from then on, no mount is left.
+    let dirs = crate::exports::Dirs {
+        exports: opts.export_dir.clone(),
+        snapshots: opts.snapshot_dir.clone(),
+    };
+    let exports = crate::exports::Exports::start(node.clone(), history.clone(), dirs, gid)
+        .map_err(DaemonError::Exports)?;
+    services.started("exports", move || exports.stop());
     {
         // Clients see the restart flag and wait for the next daemon.
         let run_dir = opts.run_dir.clone();

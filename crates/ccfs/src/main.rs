@@ -18,7 +18,7 @@ struct Client {
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "status", "log", "show", "diff", "restore", "snapshot", "quota",
+    "status", "log", "show", "diff", "restore", "snapshot", "quota", "export",
 ];
 
 fn main() -> ExitCode {

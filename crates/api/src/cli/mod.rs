@@ -5,6 +5,7 @@
 //! The daemon embeds [`ClientCommand`] into its own clap parser and calls
 //! [`run`]; tests call [`execute`] with a buffer for stdout.
 
+pub mod export;
 pub mod output;
 
 use std::io::Write;
@@ -51,6 +52,9 @@ pub enum ClientCommand {
     /// Subtree quotas (bytes, entries), enforced by every ccfs node
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Subtrees served as FUSE mounts of their own (for virtiofsd)
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -194,6 +198,7 @@ pub fn execute(cmd: ClientCommand, socket: &Path, out: &mut dyn Write) -> Result
         }
         ClientCommand::Snapshot(cmd) => snapshot(&client, cmd, out)?,
         ClientCommand::Quota(cmd) => quota(&client, cmd, out)?,
+        ClientCommand::Export(cmd) => export::run(&client, cmd, out)?,
     }
     out.flush()?;
     Ok(())

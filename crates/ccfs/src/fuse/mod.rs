@@ -3,13 +3,13 @@
 //! enforced by memdb and the node); what is here is dispatch (§2),
 //! attributes (§3) and kernel caching.
 
-mod attr;
+pub(crate) mod attr;
 mod dir;
 mod entries;
 mod errno;
-mod files;
+pub(crate) mod files;
 mod fs;
-mod handles;
+pub(crate) mod handles;
 mod ino;
 mod io;
 mod notify;
@@ -17,6 +17,7 @@ mod notify;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use entries::NAME_MAX;
 pub use errno::errno_of;
 pub use notify::spawn_invalidator;
 
