@@ -15,10 +15,15 @@ use super::live::LiveView;
 use crate::node::ChangeSet;
 
 /// What the kernel must forget, in the view's node ids.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Forget {
     /// A name in a directory (and the directory's own attributes).
     Name { dir: u64, name: String },
+    /// A directory's attributes and cached listing, for a name that is
+    /// new there: a miss is never cached (lookups answer a plain ENOENT),
+    /// so the name itself needs nothing, and the kernel's own creates are
+    /// not slowed by a lock on their directory.
+    Listing { dir: u64 },
     /// Attributes and cached pages of an entry.
     Entry { ino: u64 },
 }
@@ -31,19 +36,25 @@ fn split(path: &str) -> (&str, &str) {
 }
 
 impl LiveView {
-    /// The name `path` in its directory, if the view shows it.
-    fn name_of(&self, path: &str, top: Option<u64>, out: &mut Vec<Forget>) {
+    /// The name `path` in its directory, if the view shows it; `added`:
+    /// the name is new there.
+    fn name_of(&self, path: &str, top: Option<u64>, added: bool, out: &mut Vec<Forget>) {
         if !self.scope.shows(path) || path == self.scope.top() {
             return;
         }
         let (parent, name) = split(path);
         let dir = self.node.read(|db| db.lookup(parent).map(|e| e.inode));
-        if let Some(dir) = dir {
-            out.push(Forget::Name {
-                dir: self.ino_of(dir, top),
+        let Some(dir) = dir.map(|d| self.ino_of(d, top)) else {
+            return;
+        };
+        out.push(if added {
+            Forget::Listing { dir }
+        } else {
+            Forget::Name {
+                dir,
                 name: name.to_string(),
-            });
-        }
+            }
+        });
     }
 
     /// What `set` makes this view's kernel forget.
@@ -57,9 +68,8 @@ impl LiveView {
                     self.everything(&mut out);
                     return out;
                 }
-                AppliedOp::Create | AppliedOp::Mkdir | AppliedOp::Delete => {
-                    self.name_of(&a.path, top, &mut out)
-                }
+                AppliedOp::Create | AppliedOp::Mkdir => self.name_of(&a.path, top, true, &mut out),
+                AppliedOp::Delete => self.name_of(&a.path, top, false, &mut out),
                 AppliedOp::Rename { to } => {
                     // The entry first: a handle still open on an entry
                     // that left the export must not read cached pages.
@@ -68,8 +78,9 @@ impl LiveView {
                             ino: self.ino_of(a.inode, top),
                         });
                     }
-                    self.name_of(&a.path, top, &mut out);
-                    self.name_of(to, top, &mut out);
+                    self.name_of(&a.path, top, false, &mut out);
+                    // The target may have replaced a name the kernel knows.
+                    self.name_of(to, top, false, &mut out);
                 }
                 AppliedOp::Write { .. } | AppliedOp::Mtime => {
                     if self.scope.shows(&a.path) {
@@ -133,6 +144,7 @@ pub fn send(notifier: &Notifier, forget: &[Forget]) {
             Forget::Name { dir, name } => notifier
                 .inval_entry(INodeNo(*dir), OsStr::new(name))
                 .and_then(|()| notifier.inval_inode(INodeNo(*dir), 0, 0)),
+            Forget::Listing { dir } => notifier.inval_inode(INodeNo(*dir), 0, 0),
             Forget::Entry { ino } => notifier.inval_inode(INodeNo(*ino), 0, 0),
         };
         if let Err(e) = result {

@@ -16,10 +16,11 @@ use ccfs_memdb::{Inode, Kind};
 use fuser::{Errno, FileAttr, FileType, RenameFlags};
 
 use super::config::Export;
+use super::dirs::OpenDirs;
 use super::look::{Look, Modes, Shape};
 use super::scope::{plain_name, Scope};
 use crate::fuse::files::OpenFiles;
-use crate::fuse::handles::{DirItem, Handles};
+use crate::fuse::handles::DirItem;
 use crate::fuse::{errno_of, TREE_TTL};
 use crate::node::{Node, NodeError, Origin};
 
@@ -33,7 +34,7 @@ pub struct LiveView {
     pub(super) export: Export,
     pub(super) scope: Scope,
     pub(super) files: OpenFiles,
-    pub(super) handles: Handles,
+    pub(super) dirs: OpenDirs,
 }
 
 /// An entry the view serves: its inode and tree path.
@@ -54,7 +55,7 @@ impl LiveView {
             export,
             scope,
             files: OpenFiles::default(),
-            handles: Handles::default(),
+            dirs: OpenDirs::default(),
         }
     }
 
@@ -162,6 +163,19 @@ impl LiveView {
         self.attr_at(&path)
     }
 
+    /// opendir: the node id names a directory the view serves.
+    pub(super) fn check_dir(&self, ino: u64) -> R<()> {
+        if ino == TOP && self.top_inode().is_none() {
+            return Ok(());
+        }
+        let p = self.place(ino)?;
+        match self.node.read(|db| db.get(p.inode).map(|e| e.kind)) {
+            Some(Kind::Dir) => Ok(()),
+            Some(Kind::File) => Err(Errno::ENOTDIR),
+            None => Err(Errno::ENOENT),
+        }
+    }
+
     pub(super) fn listing(&self, ino: u64) -> R<Vec<DirItem>> {
         let dot = |name: &str| DirItem {
             ino,
@@ -182,7 +196,7 @@ impl LiveView {
                 return Err(Errno::ENOTDIR);
             }
             for c in db.children(dir.inode) {
-                if self.scope.child(&dir.path, &c.name).is_none() {
+                if !self.scope.child_shown(&dir.path, &c.name) {
                     continue;
                 }
                 items.push(DirItem {

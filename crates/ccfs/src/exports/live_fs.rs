@@ -15,7 +15,6 @@ use fuser::{
 
 use super::live::LiveView;
 use super::live_io::SetAttr;
-use crate::fuse::handles::Handle;
 
 const GEN: Generation = Generation(0);
 
@@ -271,11 +270,14 @@ impl Filesystem for LiveFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.0.listing(ino.0) {
-            Ok(items) => {
-                let fh = self.0.handles.insert(Handle::Dir(Arc::new(items)));
-                reply.opened(FileHandle(fh), fuser::FopenFlags::empty())
-            }
+        match self.0.check_dir(ino.0) {
+            // The listing is made at the first readdir, which does not come
+            // while the kernel keeps one: changes it did not make drop it
+            // (`follow.rs`).
+            Ok(()) => reply.opened(
+                FileHandle(self.0.dirs.open(ino.0)),
+                fuser::FopenFlags::FOPEN_CACHE_DIR | fuser::FopenFlags::FOPEN_KEEP_CACHE,
+            ),
             Err(e) => reply.error(e),
         }
     }
@@ -288,11 +290,9 @@ impl Filesystem for LiveFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let Some(handle) = self.0.handles.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
-        let Handle::Dir(items) = handle.as_ref() else {
-            return reply.error(Errno::EBADF);
+        let items = match self.0.dirs.items(fh.0, |ino| self.0.listing(ino)) {
+            Ok(items) => items,
+            Err(e) => return reply.error(e),
         };
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         for (i, item) in items.iter().enumerate().skip(start) {
@@ -311,7 +311,7 @@ impl Filesystem for LiveFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.0.handles.remove(fh.0);
+        self.0.dirs.close(fh.0);
         reply.ok();
     }
 

@@ -56,9 +56,16 @@ impl LiveView {
         let p = self.file(ino)?;
         self.node.settle_or_log(p.inode);
         if flags & libc::O_TRUNC != 0 {
-            // Applied at once: an export has no owed truncates to settle.
+            // Applied at once (an export has no owed truncates) and, for a
+            // writer, committed with its writes at flush/close; a reader's
+            // handle has no flush, so its truncate commits now.
+            let durability = if writes(flags) {
+                Durability::Deferred
+            } else {
+                Durability::Now
+            };
             self.node
-                .write(Origin::Other, Durability::Now, &p.path, 0, &[], true)
+                .write(Origin::Other, durability, &p.path, 0, &[], true)
                 .map_err(node_errno)?;
         }
         if writes(flags) {

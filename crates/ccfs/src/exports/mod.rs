@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod config;
+mod dirs;
 mod follow;
 pub mod frozen;
 pub mod live;
@@ -44,6 +45,8 @@ pub use mounts::Dirs;
 /// quorum, and mounts to retry) when no change arrives.
 const TICK: Duration = Duration::from_millis(250);
 const SNAPSHOT_POLL: Duration = Duration::from_secs(1);
+/// Change sets handled as one batch of invalidations at most.
+const MAX_BATCH: usize = 256;
 
 #[derive(Debug, Error)]
 pub enum ExportsError {
@@ -94,11 +97,10 @@ impl Exports {
                 while !stopping.load(Ordering::Relaxed) {
                     match changes.recv_timeout(TICK) {
                         Ok(set) => {
-                            table.changed(&set);
-                            // Take what else waits before looking at the tree.
-                            for set in changes.try_iter() {
-                                table.changed(&set);
-                            }
+                            // With what else waits, as one batch.
+                            let mut sets = vec![set];
+                            sets.extend(changes.try_iter().take(MAX_BATCH));
+                            table.changed(&sets);
                         }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,

@@ -145,11 +145,22 @@ impl Table {
         }
     }
 
-    /// Pass a change on to the live exports' kernels.
-    pub fn changed(&self, set: &ChangeSet) {
+    /// Pass changes on to the live exports' kernels: what a batch makes
+    /// a kernel forget, each thing once (a rewrite is a truncate and a
+    /// write of the same file).
+    pub fn changed(&self, sets: &[Arc<ChangeSet>]) {
         for (_, m) in self.exports.values() {
             if let Some((view, notifier)) = &m.live {
-                follow::send(notifier, &view.forget(set));
+                let mut seen = std::collections::HashSet::new();
+                let mut forget = Vec::new();
+                for set in sets {
+                    for f in view.forget(set) {
+                        if seen.insert(f.clone()) {
+                            forget.push(f);
+                        }
+                    }
+                }
+                follow::send(notifier, &forget);
             }
         }
     }

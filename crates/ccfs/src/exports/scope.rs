@@ -100,6 +100,22 @@ impl Scope {
         };
         self.shows(&path).then_some(path)
     }
+
+    /// `child(parent, name).is_some()` for a `parent` the export shows,
+    /// without building the path where no rule can apply: only the root
+    /// and `nodes/<X>` have children that a rule hides (listings of large
+    /// directories ask this once per entry).
+    pub fn child_shown(&self, parent: &str, name: &str) -> bool {
+        let special = parent.is_empty()
+            || parent
+                .strip_prefix("nodes/")
+                .is_some_and(|rest| !rest.contains('/'));
+        if special {
+            self.child(parent, name).is_some()
+        } else {
+            plain_name(name)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +161,38 @@ mod tests {
         assert!(!keys.shows("priv/other"));
         let unflagged = Scope::new("priv/keys", false, true);
         assert!(!unflagged.shows("priv/keys/a"));
+    }
+
+    #[test]
+    fn the_quick_child_check_agrees_with_the_full_one() {
+        let scopes = [
+            Scope::new("", false, true),
+            Scope::new("nodes", false, true),
+            Scope::new("priv", true, true),
+            Scope::new("a/b", false, true),
+            Scope::whole_tree(),
+        ];
+        let parents = [
+            "",
+            "nodes",
+            "nodes/n1",
+            "nodes/n1/priv",
+            "priv",
+            "a/b",
+            "a/b/c",
+        ];
+        let names = ["priv", "ccfs", ".members", "x", "local", "qemu-server"];
+        for s in &scopes {
+            for p in parents.iter().filter(|p| s.shows(p)) {
+                for n in names {
+                    assert_eq!(
+                        s.child_shown(p, n),
+                        s.child(p, n).is_some(),
+                        "{s:?} {p} {n}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
