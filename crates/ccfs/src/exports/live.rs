@@ -41,6 +41,7 @@ pub struct LiveView {
 pub(super) struct Place {
     pub inode: Inode,
     pub path: String,
+    pub kind: Kind,
 }
 
 pub(super) fn node_errno(e: NodeError) -> Errno {
@@ -105,11 +106,12 @@ impl LiveView {
             } else {
                 ino.checked_sub(1).ok_or(Errno::ENOENT)?
             };
+            let kind = db.get(inode).ok_or(Errno::ENOENT)?.kind;
             let path = db.path_of(inode).ok_or(Errno::ENOENT)?;
             if !self.scope.shows(&path) {
                 return Err(Errno::ENOENT);
             }
-            Ok(Place { inode, path })
+            Ok(Place { inode, path, kind })
         })
     }
 
@@ -168,11 +170,9 @@ impl LiveView {
         if ino == TOP && self.top_inode().is_none() {
             return Ok(());
         }
-        let p = self.place(ino)?;
-        match self.node.read(|db| db.get(p.inode).map(|e| e.kind)) {
-            Some(Kind::Dir) => Ok(()),
-            Some(Kind::File) => Err(Errno::ENOTDIR),
-            None => Err(Errno::ENOENT),
+        match self.place(ino)?.kind {
+            Kind::Dir => Ok(()),
+            Kind::File => Err(Errno::ENOTDIR),
         }
     }
 

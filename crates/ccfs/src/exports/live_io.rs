@@ -39,11 +39,7 @@ impl LiveView {
     /// A file the view serves (EISDIR for a directory).
     fn file(&self, ino: u64) -> R<Place> {
         let p = self.place(ino)?;
-        let kind = self
-            .node
-            .read(|db| db.get(p.inode).map(|e| e.kind))
-            .ok_or(Errno::ENOENT)?;
-        if kind == Kind::Dir {
+        if p.kind == Kind::Dir {
             return Err(Errno::EISDIR);
         }
         Ok(p)
@@ -158,10 +154,7 @@ impl LiveView {
         self.check_writable()?;
         let p = self.place(ino)?;
         self.node.settle(p.inode).map_err(node_errno)?;
-        let kind = self
-            .node
-            .read(|db| db.get(p.inode).map(|e| e.kind))
-            .ok_or(Errno::ENOENT)?;
+        let kind = p.kind;
         let look = self.look();
         if let Some(mode) = s.mode {
             if !chmod_allowed(&look, kind, &p.path, mode) {
