@@ -196,6 +196,28 @@ fn rights_per_export() {
     let m = fs::metadata(&rw).unwrap();
     assert_eq!((m.uid(), m.mode() & 0o7777), (100000, 0o750));
 
+    // The owner writes through the kernel's permission check; others may
+    // not even look in.
+    use common::user::{run_as, Op};
+    assert_eq!(
+        run_as(100000, 100001, Op::write(&rw.join("owner.conf"))),
+        Ok(())
+    );
+    assert_eq!(n.read("exports/vm101/owner.conf").len(), 1);
+    assert_eq!(
+        run_as(100000, 100001, Op::unlink(&rw.join("owner.conf"))),
+        Ok(())
+    );
+    assert_eq!(
+        run_as(4242, 4242, Op::read(&rw.join("a.conf"))),
+        Err(libc::EACCES)
+    );
+    assert_eq!(
+        run_as(1000, 1001, Op::write(&ro.join("owner.conf"))),
+        Err(libc::EROFS)
+    );
+    assert_eq!(run_as(1000, 1001, Op::read(&ro.join("a.conf"))), Ok(()));
+
     // Read-only: EROFS for every change.
     let f = ro.join("a.conf");
     assert_errno(fs::write(ro.join("new"), b"x"), libc::EROFS, "create");
@@ -306,6 +328,29 @@ fn private_subtrees_only_by_name_and_flag() {
     assert_eq!(names(&keys), ["k1"]);
     assert_eq!(fs::read(keys.join("k1")).unwrap(), b"key one\n");
     assert!(!keys.join("../other").exists());
+    // The www-data group reads the exports but not the private ones, and
+    // changes none.
+    n.mkdir_p("exports/pub");
+    add(&n, &["pub", "exports/pub"]);
+    let www = export_util::ccfs_as(&n, common::WWW_DATA, common::WWW_DATA, &["export", "list"]);
+    let listed = String::from_utf8_lossy(&www.stdout);
+    assert!(
+        www.status.success(),
+        "{}",
+        String::from_utf8_lossy(&www.stderr)
+    );
+    assert!(
+        listed.contains("exports/pub") && !listed.contains("priv/keys"),
+        "{listed}"
+    );
+    let www = export_util::ccfs_as(
+        &n,
+        common::WWW_DATA,
+        common::WWW_DATA,
+        &["export", "remove", "pub"],
+    );
+    assert!(!www.status.success());
+    assert!(String::from_utf8_lossy(&www.stderr).contains("read-only client"));
     // The file holds exactly what was declared.
     let text = n.read_string("ccfs/exports.cfg");
     assert!(

@@ -119,7 +119,12 @@ fn clear_leftovers(dir: &Path) {
 impl Table {
     pub fn new(node: Arc<Node>, history: Arc<History>, dirs: Dirs, www_data_gid: u32) -> Table {
         for d in [&dirs.exports, &dirs.snapshots] {
-            if let Err(e) = std::fs::create_dir_all(d) {
+            // Searchable by everyone (the daemon's umask is 027): the
+            // mounts' own modes decide who may go in.
+            let made = std::fs::create_dir_all(d).and_then(|()| {
+                std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            });
+            if let Err(e) = made {
                 tracing::error!(
                     "{}",
                     ExportsError::Dir {

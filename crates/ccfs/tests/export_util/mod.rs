@@ -21,6 +21,20 @@ pub fn ccfs_output(n: &Node, args: &[&str]) -> Output {
         .expect("run ccfs client")
 }
 
+/// `ccfs ARGS` as uid:gid (no other groups), through setpriv.
+pub fn ccfs_as(n: &Node, uid: u32, gid: u32, args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--clear-groups")
+        .arg(super::common::ccfs_bin())
+        .arg("--run-dir")
+        .arg(&n.work.run_dir)
+        .args(args)
+        .output()
+        .expect("run ccfs client through setpriv")
+}
+
 /// `ccfs ARGS` that must succeed; its stdout.
 pub fn ccfs(n: &Node, args: &[&str]) -> String {
     let out = ccfs_output(n, args);
