@@ -3,6 +3,8 @@
 //! server does every rights check before calling it, so a backend never sees
 //! a request it would have to refuse for the client's sake.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// One change from the journal, newest first in [`Backend::log`].
@@ -108,6 +110,18 @@ pub enum BackendError {
     Internal(String),
 }
 
+/// A running watch (`GET /v1/watch`): the changes to a subtree in version
+/// order, each once, as [`LogEntry`]s.
+pub trait Watch: Send {
+    /// The next change, waiting at most `timeout` for one. `Ok(None)`:
+    /// none came in time (the server then sends keep-alives and looks at
+    /// its stop flag). An error ends the watch and is sent as its last
+    /// event: `Unavailable` when the watcher fell behind the writers and
+    /// was cut off, `Pruned` when retention dropped records the replay
+    /// still needed.
+    fn next(&mut self, timeout: Duration) -> Result<Option<LogEntry>, BackendError>;
+}
+
 /// The daemon side of the control socket. Paths are normalised tree paths
 /// (`nodes/n1/qemu-server/100.conf`, the root is `""`), already checked
 /// against the client's rights.
@@ -166,6 +180,13 @@ pub trait Backend: Send + Sync + 'static {
         entries: Option<u64>,
     ) -> Result<QuotaInfo, BackendError>;
     fn quota_remove(&self, path: &str) -> Result<(), BackendError>;
+    /// Follow the changes to `prefix` (itself and below, as source or
+    /// target of a rename; `""` = everything), the rule of [`Backend::log`].
+    /// With `from`, every change with a version `>= from` is replayed from
+    /// the history first, then the watch goes on live without a gap or a
+    /// duplicate; `Pruned` if the history no longer reaches back to `from`.
+    /// Every change made after this returns is delivered.
+    fn watch(&self, prefix: &str, from: Option<u64>) -> Result<Box<dyn Watch>, BackendError>;
     /// The export routes (`export_routes`); None: this daemon has none.
     fn exports(&self) -> Option<&dyn crate::export_routes::ExportBackend> {
         None

@@ -34,6 +34,15 @@ pub enum ClientError {
         message: String,
         errno: Option<i32>,
     },
+    /// A running watch was ended by the daemon (`event: error`, or the
+    /// connection closed); `status` as the HTTP status of that error.
+    #[error("{message}{}", .last_version.map_or(String::new(),
+        |v| format!(" (after version {v}; resume with --from {})", v + 1)))]
+    WatchEnded {
+        status: u16,
+        message: String,
+        last_version: Option<u64>,
+    },
 }
 
 /// One answer as received.
@@ -74,7 +83,7 @@ pub struct Client {
 }
 
 /// `?k=v&...` of the pairs that have a value.
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
         .filter_map(|(k, v)| {
@@ -137,7 +146,7 @@ impl Client {
         &self.socket
     }
 
-    fn io(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
+    pub(crate) fn io(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
         move |source| ClientError::Io {
             op,
             socket: self.socket.clone(),
@@ -145,15 +154,19 @@ impl Client {
         }
     }
 
-    /// Send one request and return the answer whatever its status.
-    pub fn request(&self, method: &str, target: &str) -> Result<Reply, ClientError> {
-        let mut stream = UnixStream::connect(&self.socket).map_err(|e| match e.kind() {
+    pub(crate) fn connect(&self) -> Result<UnixStream, ClientError> {
+        UnixStream::connect(&self.socket).map_err(|e| match e.kind() {
             ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
                 ClientError::NotRunning(self.socket.clone())
             }
             ErrorKind::PermissionDenied => ClientError::Denied(self.socket.clone()),
             _ => (self.io("connect"))(e),
-        })?;
+        })
+    }
+
+    /// Send one request and return the answer whatever its status.
+    pub fn request(&self, method: &str, target: &str) -> Result<Reply, ClientError> {
+        let mut stream = self.connect()?;
         stream
             .set_read_timeout(Some(self.timeout))
             .map_err(self.io("set timeout"))?;
@@ -178,14 +191,19 @@ impl Client {
         if (200..300).contains(&reply.status) {
             return Ok(reply);
         }
+        Err(self.error_of(reply))
+    }
+
+    /// The error an answer with an error status stands for.
+    pub(crate) fn error_of(&self, reply: Reply) -> ClientError {
         let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-        Err(ClientError::Api {
+        ClientError::Api {
             status: reply.status,
             message: v["error"]
                 .as_str()
                 .map_or_else(|| format!("HTTP status {}", reply.status), str::to_string),
             errno: v["errno"].as_i64().and_then(|e| i32::try_from(e).ok()),
-        })
+        }
     }
 
     pub fn status(&self) -> Result<serde_json::Value, ClientError> {

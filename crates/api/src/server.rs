@@ -18,6 +18,7 @@ use crate::backend::Backend;
 use crate::http::{self, Limits, Response};
 use crate::rights::{peer_credentials, Access};
 use crate::routes::{self, Context};
+use crate::watch_route;
 
 /// How the control socket is set up.
 #[derive(Debug, Clone)]
@@ -32,10 +33,13 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Time a client has to send its whole request.
     pub request_timeout: Duration,
+    /// An idle watch stream gets a comment line this often.
+    pub watch_keepalive: Duration,
 }
 
 impl ServerConfig {
-    /// 64 connections, 10 s per request.
+    /// 64 connections (watchers among them), 10 s per request, a watch
+    /// keep-alive every 15 s.
     pub fn new(socket: impl Into<PathBuf>, www_data_gid: u32, mount: impl Into<PathBuf>) -> Self {
         ServerConfig {
             socket: socket.into(),
@@ -43,6 +47,7 @@ impl ServerConfig {
             mount: mount.into(),
             max_connections: 64,
             request_timeout: http::DEFAULT_LIMITS.timeout,
+            watch_keepalive: Duration::from_secs(15),
         }
     }
 }
@@ -255,7 +260,7 @@ fn admit(shared: &Arc<Shared>, mut stream: UnixStream) -> Option<JoinHandle<()>>
     }
 }
 
-/// One connection: one request, one response, close.
+/// One connection: one request, one response (or a watch stream), close.
 fn serve(shared: &Shared, mut stream: UnixStream) {
     // Linux does not pass the listener's O_NONBLOCK on; be sure anyway.
     if stream.set_nonblocking(false).is_err() {
@@ -275,6 +280,20 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
     };
     let _ = stream.set_write_timeout(Some(http::DEFAULT_LIMITS.timeout));
     let response = match http::read_request(&mut stream, &limits) {
+        Ok(req) if watch_route::wanted(&req) => {
+            let run = watch_route::Stream {
+                stop: &shared.stopping,
+                keepalive: shared.cfg.watch_keepalive,
+            };
+            tracing::debug!(uid = cred.uid, pid = cred.pid, target = %req.target,
+                "control socket watch");
+            if let Err(e) = watch_route::serve(&shared.ctx, access, &req, &mut stream, &run) {
+                tracing::debug!(uid = cred.uid, "control socket watch ended: {e}");
+            }
+            let _ = stream.flush();
+            let _ = stream.shutdown(Shutdown::Write);
+            return;
+        }
         Ok(req) => {
             let r = routes::handle(&shared.ctx, access, &req);
             tracing::debug!(uid = cred.uid, pid = cred.pid, method = %req.method,

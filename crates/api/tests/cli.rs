@@ -186,7 +186,7 @@ fn missing_daemon_names_the_socket() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("ccfs.sock");
     let mut out = Vec::new();
-    let e = execute(ClientCommand::Status, &sock, &mut out).unwrap_err();
+    let e = execute(ClientCommand::Status { json: false }, &sock, &mut out).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(
@@ -197,7 +197,7 @@ fn missing_daemon_names_the_socket() {
     assert_eq!(e.exit_code(), 1);
     // a socket file nobody listens on is the same
     drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
-    let e = execute(ClientCommand::Status, &sock, &mut out).unwrap_err();
+    let e = execute(ClientCommand::Status { json: false }, &sock, &mut out).unwrap_err();
     assert!(e.to_string().contains("not running"), "{e}");
 }
 
@@ -300,7 +300,7 @@ fn run_gives_exit_codes() {
     );
     let missing = ts.dir.path().join("no.sock");
     assert_eq!(
-        ccfs_api::cli::run(ClientCommand::Status, &missing),
+        ccfs_api::cli::run(ClientCommand::Status { json: false }, &missing),
         ExitCode::from(1)
     );
 }

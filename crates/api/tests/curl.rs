@@ -102,3 +102,23 @@ fn curl_as_www_data_is_read_only_and_kept_out_of_priv() {
     assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{head}");
     assert_eq!(ts.fake.version(), 9);
 }
+
+#[test]
+fn curl_follows_a_watch_until_the_daemon_ends_it() {
+    let ts = TestServer::start();
+    // the fake ends each watch once it delivered the log
+    ts.fake.cut_watchers();
+    let (head, body) = curl(
+        &ts,
+        &[
+            "--no-buffer",
+            "http://localhost/v1/watch?from=6&prefix=/etc/pve/datacenter.cfg",
+        ],
+    );
+    assert!(head.contains("Content-Type: text/event-stream"), "{head}");
+    let events: Vec<&str> = body.split("\n\n").collect();
+    assert_eq!(events[0], ": watching", "{body}");
+    assert!(events[1].starts_with("id: 6\ndata: {\""), "{body}");
+    assert!(events[2].starts_with("event: error\ndata: {"), "{body}");
+    assert_eq!(events[3..], [""], "{body}");
+}

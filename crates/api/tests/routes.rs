@@ -25,7 +25,10 @@ fn status_is_the_backends() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(
         json(&r),
-        serde_json::json!({ "version": 9, "quorate": true })
+        serde_json::json!({
+            "node": "n1", "mode": "local", "healthy": true, "warnings": [],
+            "version": 9, "quorate": true,
+        })
     );
 }
 

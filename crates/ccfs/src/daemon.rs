@@ -12,7 +12,7 @@ use ccfs_status::Status;
 use ccfs_store::{SqliteStore, StoreOptions};
 use thiserror::Error;
 
-use crate::cli::{Options, SqliteSettings};
+use crate::cli::{DurabilityMode, Options, SqliteSettings};
 use crate::cluster;
 use crate::fuse::{mount_config, spawn_invalidator, CcfsFs, FsConfig};
 use crate::history::backend::{ApiBackend, DaemonFacts};
@@ -60,6 +60,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error("unable to start the history group: {0}")]
+    HistoryGroup(#[from] ccfs_history_group::GroupError),
     #[error(transparent)]
     Exports(crate::exports::ExportsError),
     #[error("unable to start the control socket '{path}': {source}")]
@@ -239,7 +241,7 @@ fn serve(
     // Every thread started from here on inherits the blocked signals; one
     // thread waits for them (a thread without the mask would die of them).
     let signals = ShutdownSignals::block().map_err(DaemonError::Thread)?;
-    process::make_dir(&opts.run_dir, Some(gid))?;
+    process::create_dirs(opts, gid)?;
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
     let db_existed = opts.db.exists();
     let _db_lock = DatabaseLock::acquire(&opts.db)?;
@@ -251,6 +253,13 @@ fn serve(
 
     // Teardown is the reverse of this start order (services.rs): each part
     // is added once it runs.
+    if opts.durability == DurabilityMode::Sync {
+        // Locally the node fsyncs after each commit; in a cluster the
+        // service does it before each group of replies.
+        if !cluster_mode {
+            node.sync_commits_to(&opts.db);
+        }
+    }
     let mut services = Services::default();
     // The journal stays until after the final commit, which it records.
     let history = start_history(&mut services, opts, &node, nodename)?;
@@ -291,10 +300,21 @@ fn serve(
 
     // The status group runs next to the dcdb group (kvstore.md §1).
     let updates: Arc<dyn StatusUpdates> = if cluster_mode {
-        let service = cluster::start(&node, status.clone(), &opts.corosync_conf)?;
+        let durability = match opts.durability {
+            DurabilityMode::Commit => ccfs_cluster::Durability::Commit,
+            DurabilityMode::Sync => ccfs_cluster::Durability::Sync,
+        };
+        let service = cluster::start_durable(
+            &node,
+            status.clone(),
+            &opts.corosync_conf,
+            durability,
+            &opts.db,
+        )?;
         // Leave the group and commit what it delivered; writers still
         // waiting get EBUSY.
         services.started("dcdb group", move || service.shutdown());
+        start_history_group(&mut services, &history)?;
         let kvstore = start_kvstore(&status, node_ip)?;
         let k = kvstore.clone();
         // Bumps clinfo and leaves the status group.
@@ -313,6 +333,8 @@ fn serve(
         nodename: nodename.to_string(),
         cluster_mode,
         db_path: opts.db.clone(),
+        node_ip,
+        status: status.clone(),
         export_dir: opts.export_dir.clone(),
     };
     let api = start_api(opts, gid, &node, &history, facts)?;
@@ -355,7 +377,7 @@ fn serve(
     tracing::info!("ccfs mounted at {}", opts.mount.display());
     if let Some(r) = readiness {
         r.signal();
-        logging::switch_to_syslog();
+        logging::leave_stderr();
         process::detach_stdio();
     }
     let result = match stop_rx.recv() {
@@ -415,25 +437,17 @@ fn import_corosync_conf(
     store.commit(&db.take_batch()).map_err(|e| e.to_string())
 }
 
-/// Commits deferred writes that have waited long enough (local mode) and
-/// the cluster loop's group commits (cluster mode).
+/// Commits deferred writes that have waited long enough (written through
+/// an open file and not yet closed).
 fn start_flusher(services: &mut Services, node: Arc<Node>) -> Result<(), DaemonError> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     let flusher = std::thread::Builder::new()
         .name("ccfs-flush".into())
         .spawn(move || {
-            node.set_committer(std::thread::current());
             while !stop.load(Ordering::Relaxed) {
-                // An unpark that came while we were busy makes this return
-                // at once: no request is missed.
+                // Unparked at shutdown.
                 std::thread::park_timeout(Duration::from_millis(200));
-                // Cluster mode: the group commit the cluster loop asked for.
-                if node.take_commit_request() {
-                    if let Err(e) = node.commit_pending() {
-                        tracing::error!("group commit failed: {e}");
-                    }
-                }
                 if let Err(e) = node.flush_if_due() {
                     tracing::error!("deferred commit failed: {e}");
                 }
@@ -462,7 +476,7 @@ fn start_history(
             .unwrap_or_else(|| history::default_dir(&opts.db)),
         keep_days: opts.history_keep_days,
         max_bytes: opts.history_max_bytes,
-        sync: false,
+        sync: opts.durability == DurabilityMode::Sync,
     };
     let history = History::open(&hopts, node, nodename)?;
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
@@ -476,6 +490,15 @@ fn start_history(
     Ok(history)
 }
 
+/// Cluster mode: the ccfs-only group that shares snapshots and fills the
+/// history a resync skipped (history/peers.rs). Stopped before the dcdb
+/// group, so nothing it imports races the final commit.
+fn start_history_group(services: &mut Services, history: &Arc<History>) -> Result<(), DaemonError> {
+    let group = history::peers::start_group(history)?;
+    services.started("history group", move || group.shutdown());
+    Ok(())
+}
+
 /// The control socket (HTTP API of `ccfs log`, `show`, `snapshot`, ...).
 fn start_api(
     opts: &Options,
@@ -485,12 +508,7 @@ fn start_api(
     facts: DaemonFacts,
 ) -> Result<ccfs_api::Server, DaemonError> {
     let socket = control_socket(opts);
-    let backend = ApiBackend {
-        node: node.clone(),
-        history: history.clone(),
-        facts,
-        started: std::time::Instant::now(),
-    };
+    let backend = ApiBackend::new(node.clone(), history.clone(), facts);
     let config = ccfs_api::ServerConfig::new(&socket, gid, &opts.mount);
     ccfs_api::Server::start(config, Arc::new(backend)).map_err(|source| DaemonError::Api {
         path: display(&socket),

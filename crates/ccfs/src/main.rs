@@ -1,61 +1,59 @@
 //! The `ccfs` command (fuse.md §1.1; the path flags of the team brief):
 //! without a subcommand it is the daemon; `ccfs log|show|diff|restore|
-//! snapshot|status ...` talks to a running daemon's control socket (the
-//! daemon options before the subcommand say where it is).
+//! snapshot|quota|status|watch ...` talks to a running daemon's control socket
+//! (the daemon options before the subcommand say where it is).
 
 use std::process::ExitCode;
 
-use ccfs::cli::{Options, USAGE};
+use ccfs::cli::{self, Cli, Generate};
 use ccfs::{daemon, logging};
 use clap::Parser;
 
-/// The client half of the command line (crate `ccfs-api`).
-#[derive(Parser)]
-#[command(name = "ccfs", no_binary_name = true)]
-struct Client {
-    #[command(subcommand)]
-    command: ccfs_api::ClientCommand,
-}
-
-const SUBCOMMANDS: &[&str] = &[
-    "status", "log", "show", "diff", "restore", "snapshot", "quota", "export",
-];
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let split = args
-        .iter()
-        .position(|a| SUBCOMMANDS.contains(&a.as_str()))
-        .unwrap_or(args.len());
-    let (daemon_args, client_args) = args.split_at(split);
-    let mut opts = match Options::parse(daemon_args.iter().cloned()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("ccfs: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if !client_args.is_empty() {
-        let client = match Client::try_parse_from(client_args) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = e.print();
-                return ExitCode::from(2);
-            }
-        };
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if Generate::wanted(&args) {
+        return generate(Generate::parse_from(args));
+    }
+    // Errors, --help and --version print and exit here (2 on errors).
+    let cli = Cli::parse_from(args);
+    let mut opts = cli.options;
+    if let Some(command) = cli.command {
         if let Ok(cwd) = std::env::current_dir() {
             opts.absolutize(&cwd);
         }
-        return ccfs_api::cli::run(client.command, &daemon::control_socket(&opts));
+        return ccfs_api::cli::run(command, &daemon::control_socket(&opts));
     }
-    if opts.help {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let debug = logging::init(opts.debug);
+    // The daemon leaves its start directory: make the log file absolute
+    // now (the other paths are made absolute by the daemon).
+    let log_file = match std::env::current_dir() {
+        Ok(cwd) => cwd.join(&opts.log_file),
+        Err(_) => opts.log_file.clone(),
+    };
+    let debug = logging::init(opts.debug, &log_file);
     match daemon::run(opts, debug) {
         Ok(daemon::Exit::Done) | Ok(daemon::Exit::Parent(true)) => ExitCode::SUCCESS,
         Ok(daemon::Exit::Parent(false)) => ExitCode::FAILURE,
+        Err(e) => {
+            // stderr before the daemon detached, journald/syslog after
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The man page or a completion script on stdout (scripts/build-deb.sh).
+fn generate(what: Generate) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    let result = match what {
+        Generate::Man => cli::man_page(&mut stdout),
+        Generate::Completion { shell } => {
+            cli::completion(shell, &mut stdout);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ccfs: {e}");
             ExitCode::FAILURE

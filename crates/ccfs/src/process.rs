@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::cli::Options;
+
 #[derive(Debug, Error)]
 pub enum ProcessError {
     #[error("{what} '{path}': {source}")]
@@ -135,13 +137,67 @@ pub fn write_pid_file(path: &Path, pid: u32) -> Result<(), ProcessError> {
     fs::rename(&tmp, path).map_err(io_err("unable to rename pid file", path))
 }
 
-/// Create `dir` (0750) if missing and give it group `gid`.
-pub fn make_dir(dir: &Path, gid: Option<u32>) -> Result<(), ProcessError> {
-    match fs::create_dir_all(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_err("unable to create directory", dir)(e)),
+/// Create `dir` with `mode` if it is missing, and any missing parents
+/// with 0755 (as `mkdir -p` under the usual umask: others must still pass
+/// through to the pid file and the run dir). The modes are set
+/// explicitly, the daemon's umask (027) would narrow them. An existing
+/// directory is left as it is.
+fn create_dir(dir: &Path, mode: u32) -> Result<(), ProcessError> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
+        match fs::symlink_metadata(d) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d),
+            Err(e) => return Err(io_err("unable to create directory", d)(e)),
+        }
+        at = d.parent();
     }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            // another process made it meanwhile
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err("unable to create directory", d)(e)),
+        }
+        let m = if d == dir { mode } else { 0o755 };
+        fs::set_permissions(d, fs::Permissions::from_mode(m))
+            .map_err(io_err("unable to chmod directory", d))?;
+    }
+    Ok(())
+}
+
+fn parent(file: &Path) -> Option<&Path> {
+    file.parent().filter(|d| !d.as_os_str().is_empty())
+}
+
+/// The directories the daemon needs before it takes its lock, made as C
+/// makes them at start (after umask 027): the directory of the database
+/// and of the lock file 0750 root (C: /var/lib/pve-cluster), the run dir
+/// 0750 root:www-data (C: /run/pve-cluster). Beyond C, for scratch trees
+/// whose parents do not exist yet: the directory of the pid file and the
+/// parent of the mount point (0755; the mount point itself is made just
+/// before mounting).
+pub fn create_dirs(opts: &Options, gid: u32) -> Result<(), ProcessError> {
+    for file in [&opts.db, &opts.lock_file] {
+        if let Some(dir) = parent(file) {
+            create_dir(dir, 0o750)?;
+        }
+    }
+    make_dir(&opts.run_dir, Some(gid))?;
+    for dir in [parent(&opts.pid_file), parent(&opts.mount)]
+        .into_iter()
+        .flatten()
+    {
+        create_dir(dir, 0o755)?;
+    }
+    Ok(())
+}
+
+/// Create `dir` (0750) if missing and give it group `gid`; an existing
+/// one gets the same mode and group (C chowns its run dir every start).
+pub fn make_dir(dir: &Path, gid: Option<u32>) -> Result<(), ProcessError> {
+    create_dir(dir, 0o750)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o750))
         .map_err(io_err("unable to chmod directory", dir))?;
     if let Some(gid) = gid {
@@ -304,6 +360,63 @@ mod tests {
         assert!(DatabaseLock::acquire(&path).is_ok());
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn missing_directories_are_made_with_cs_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("fresh");
+        let opts = Options {
+            db: root.join("lib/pve-cluster/config.db"),
+            lock_file: root.join("lib/pve-cluster/.pmxcfs.lockfile"),
+            run_dir: root.join("run/pve-cluster"),
+            pid_file: root.join("var/run/ccfs.pid"),
+            mount: root.join("etc/pve"),
+            ..Options::default()
+        };
+        // (the daemon's umask 027 is covered by tests/start_dirs.rs: the
+        // umask is process-wide, so a unit test must not change it)
+        create_dirs(&opts, 0).unwrap();
+        let mode = |p: &str| fs::metadata(root.join(p)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(""), 0o755, "a missing parent");
+        assert_eq!(mode("lib"), 0o755);
+        assert_eq!(mode("lib/pve-cluster"), 0o750);
+        assert_eq!(mode("run/pve-cluster"), 0o750);
+        assert_eq!(mode("var/run"), 0o755);
+        assert_eq!(mode("etc"), 0o755);
+        assert!(
+            !root.join("etc/pve").exists(),
+            "the mount point is made later"
+        );
+        assert!(!opts.db.exists() && !opts.lock_file.exists());
+
+        // existing directories keep their mode; the run dir is fixed up
+        fs::set_permissions(
+            root.join("lib/pve-cluster"),
+            fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        fs::set_permissions(
+            root.join("run/pve-cluster"),
+            fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
+        create_dirs(&opts, 0).unwrap();
+        assert_eq!(mode("lib/pve-cluster"), 0o700);
+        assert_eq!(mode("run/pve-cluster"), 0o750);
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let opts = Options {
+            db: dir.path().join("file/sub/config.db"),
+            ..Options::default()
+        };
+        let e = create_dirs(&opts, 0).unwrap_err().to_string();
+        assert!(e.contains("unable to create directory"), "{e}");
+        assert!(e.contains("file/sub"), "{e}");
     }
 
     #[test]

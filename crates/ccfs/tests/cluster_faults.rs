@@ -100,11 +100,13 @@ fn killed_daemon_resyncs_after_restart_and_corosync_restart_recovers() {
 
 #[test]
 fn every_daemon_killed_at_once_keeps_what_was_delivered_before_the_commit_window() {
-    // The group commit (README: SQLite follows within 100 ms of the
-    // delivery) runs in each daemon's committer thread. Give it five
-    // times that (the 1 s safety net of the flusher has not struck yet),
-    // then kill every daemon at once: a restarted daemon, alone with its
-    // own database, still has every change.
+    // A writer's change is committed on its node before the reply; other
+    // nodes commit delivered changes within 100 ms (when their loop idles
+    // or the oldest waited that long). Give that five times over (the 1 s
+    // safety net of the flusher has not struck yet), then kill every
+    // daemon at once: a restarted daemon, alone with its own database,
+    // still has every change, its own writers' and the others'. (Writes
+    // killed mid-storm: cluster_all_killed.rs.)
     let (mut c, mut d) = start();
     d[0].mkdir("power").unwrap();
     for k in 0..20 {

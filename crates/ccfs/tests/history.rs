@@ -316,7 +316,7 @@ fn retention_keeps_the_newest_version_of_live_files() {
     let mut d = common::spawn(&mut n.work, &flags, &mount);
     common::wait_mounted(&mut d, &mount).expect("mounted");
     n.daemon = Some(d);
-    let status: serde_json::Value = serde_json::from_str(&ccfs(&n, &["status"])).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&ccfs(&n, &["status", "--json"])).unwrap();
     let bytes = status["journal"]["bytes"].as_u64().unwrap();
     assert!(bytes <= 400_000, "journal {bytes} bytes: {status}");
     let log = log_of(&n, "big.bin");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ccfs_corosync::CpgGroup;
-use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Mode};
+use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Mode, RequestId};
 use ccfs_memdb::Change;
 
 use crate::corosync_conf::{ConfSync, TREE_PATH};
@@ -38,9 +38,19 @@ pub(crate) struct Core {
 pub(crate) struct Effects {
     /// `Action::Leave { rejoin }`: leave the group (the loop's job).
     pub leave: Option<bool>,
-    /// Rows were handed to `Tree::persist`: a flush is due.
+    /// Rows were handed to `Tree::persist`: a commit is due.
     pub persisted: bool,
     pub mode_changed: bool,
+    /// `Action::Reply`s, in order, not sent yet: a writer whose change was
+    /// applied hears back only once it is committed (`Host::commit`).
+    pub replies: Vec<(RequestId, Result<u32, i32>)>,
+}
+
+impl Effects {
+    /// Whether anything is left for the event loop.
+    pub fn for_the_loop(&self) -> bool {
+        self.leave.is_some() || self.persisted || self.mode_changed || !self.replies.is_empty()
+    }
 }
 
 /// The parts of the service an event needs besides the dfsm.
@@ -53,8 +63,9 @@ pub(crate) struct Io {
 impl Shared {
     /// One event into the dfsm, its actions executed in order: the tree
     /// actions under the host's tree lock, then the multicasts (a failed
-    /// one feeds `Event::MulticastFailed` back, dfsm.md §9 step 2), then
-    /// the replies. Invalidations go to the host after the lock.
+    /// one feeds `Event::MulticastFailed` back, dfsm.md §9 step 2). The
+    /// replies are returned, for the caller to send once what they answer
+    /// is committed. Invalidations go to the host after the lock.
     pub(crate) fn feed(&self, core: &mut Core, event: Event) -> Effects {
         let mut fx = Effects::default();
         let Some(node) = core.node.as_mut() else {
@@ -120,9 +131,7 @@ impl Shared {
                     failed.push(Event::MulticastFailed { purpose });
                 }
             }
-            for (id, result) in replies {
-                self.reply(id, result);
-            }
+            fx.replies.extend(replies);
             // Handled in the order they failed.
             queue.extend(failed.into_iter().rev());
         }

@@ -1,8 +1,16 @@
 //! The dcdb group `pve_dcdb_v1` in its [`GroupLoop`]: every event goes to
 //! the dcdb dfsm with the tree borrowed from the host (`Shared::feed`),
-//! quorum changes too; cmap's configuration goes to the host; persisted
-//! rows are committed in groups through [`Host::flush`] (dfsm.md §9–§11,
-//! quorum.md §4–§5).
+//! quorum changes too; cmap's configuration goes to the host (dfsm.md
+//! §9–§11, quorum.md §4–§5).
+//!
+//! Group commit: a loop round handles everything that is ready (one
+//! `cpg_dispatch` of all pending callbacks, then what writer threads
+//! posted) and holds back the replies it produces. At the end of the round,
+//! if any reply is held, it commits once through [`Host::commit`] (and
+//! [`Host::sync`] in [`Durability::Sync`]) and only then answers the
+//! writers: nothing is acknowledged that is not in this node's store.
+//! Rows no local writer waits for (other nodes' changes) are committed
+//! when the loop idles or `commit_delay` after the first of them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,14 +18,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ccfs_corosync::{ClusterConfig, CpgGroup, Error as CsError};
-use ccfs_dfsm::{DcdbNode, Event};
+use ccfs_dfsm::{DcdbNode, Event, RequestId};
+use ccfs_memdb::StoreError;
 
 use crate::core::{unix_now, Effects};
 use crate::cpg_link::CpgLink;
 use crate::group_loop::{Group, GroupLoop};
 use crate::host::Host;
 use crate::quorum_cmap::QuorumCmap;
-use crate::service::{lock, Input, Options, Shared};
+use crate::service::{lock, Durability, Input, Options, Shared};
 use crate::wake::Wake;
 use crate::Error;
 
@@ -26,11 +35,14 @@ struct Dcdb {
     shared: Arc<Shared>,
     cpg: Arc<CpgGroup>,
     commit_delay: Duration,
+    durability: Durability,
     /// The dfsm exists (in `shared.core`): we joined once.
     have_node: bool,
     /// When something was first handed to `Tree::persist` since the last
-    /// flush.
-    unflushed: Option<Instant>,
+    /// commit.
+    uncommitted: Option<Instant>,
+    /// Replies of this round, sent after its commit (`settle`).
+    replies: Vec<(RequestId, Result<u32, i32>)>,
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<()>, Error> {
@@ -45,8 +57,10 @@ pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<
             cpg,
             shared,
             commit_delay: options.commit_delay,
+            durability: options.durability,
             have_node: false,
-            unflushed: None,
+            uncommitted: None,
+            replies: Vec::new(),
         },
     }
     .spawn("cluster-loop")
@@ -67,7 +81,7 @@ impl Group for Dcdb {
     }
 
     fn poll_timeout(&self, until_tick: Duration) -> Duration {
-        match self.unflushed {
+        match self.uncommitted {
             Some(_) => until_tick.min(IDLE),
             None => until_tick,
         }
@@ -96,6 +110,7 @@ impl Group for Dcdb {
             .as_ref()
             .is_none_or(|n| n.mode().is_restartable());
         if !restartable {
+            self.settle();
             self.shared.abort_waiters();
             link.stop();
             return;
@@ -144,19 +159,19 @@ impl Group for Dcdb {
         self.feed(link, Event::Tick);
     }
 
-    /// Group commit: when the loop is idle or the oldest change waited
-    /// `commit_delay`.
+    /// Group commit: before this round's replies; otherwise when the loop
+    /// is idle or the oldest change waited `commit_delay`.
     fn round_done(&mut self, idle: bool) {
         let overdue = self
-            .unflushed
+            .uncommitted
             .is_some_and(|t| t.elapsed() >= self.commit_delay);
-        if idle || overdue {
-            self.flush();
+        if !self.replies.is_empty() || idle || overdue {
+            self.settle();
         }
     }
 
     fn finish(&mut self, link: &mut CpgLink) {
-        self.flush();
+        self.settle();
         link.finalize();
         if self.shared.quorate.swap(false, Ordering::SeqCst) {
             self.host.quorum_changed(false);
@@ -167,14 +182,44 @@ impl Group for Dcdb {
 }
 
 impl Dcdb {
-    /// Commit everything persisted since the last flush.
-    fn flush(&mut self) {
-        if self.unflushed.take().is_none() {
-            return;
+    /// Commit everything persisted since the last commit (and, if a
+    /// writer waits, sync it in `Durability::Sync`), then send the replies
+    /// held back. If that failed, no writer hears of success: EIO instead
+    /// (as pmxcfs answers when its commit in the delivery fails); the
+    /// memdb is in error mode.
+    fn settle(&mut self) {
+        let sync = self.durability == Durability::Sync && !self.replies.is_empty();
+        let stored = match self.uncommitted.take() {
+            Some(_) => self.store(sync),
+            None => Ok(()),
+        };
+        let failed = match stored {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::error!("database commit failed: {e}; committed replies fail with EIO");
+                true
+            }
+        };
+        for (id, result) in std::mem::take(&mut self.replies) {
+            let result = match result {
+                Ok(_) if failed => Err(libc::EIO),
+                r => r,
+            };
+            self.shared.reply(id, result);
         }
-        if let Err(e) = self.host.flush() {
-            tracing::error!("database commit failed: {e}");
+    }
+
+    fn store(&self, sync: bool) -> Result<(), StoreError> {
+        self.host.commit()?;
+        if sync {
+            if let Err(e) = self.host.sync() {
+                // What the disk lost cannot be told apart: stop writing.
+                self.host
+                    .with_tree(&mut |tree| tree.memdb().enter_error_mode());
+                return Err(e);
+            }
         }
+        Ok(())
     }
 
     fn publish_status(&self) {
@@ -202,12 +247,15 @@ impl Dcdb {
     }
 
     fn apply(&mut self, link: &mut CpgLink, fx: Effects) {
-        if fx.persisted && self.unflushed.is_none() {
-            self.unflushed = Some(Instant::now());
+        if fx.persisted && self.uncommitted.is_none() {
+            self.uncommitted = Some(Instant::now());
         }
+        self.replies.extend(fx.replies);
         if let Some(rejoin) = fx.leave {
             link.leave(rejoin);
             if !rejoin {
+                // Writers whose change is applied get their answer first.
+                self.settle();
                 self.shared.abort_waiters();
             }
         }

@@ -13,7 +13,7 @@ use ccfs_memdb::{Batch, Change, Memdb, Root, Row, StoreError};
 pub trait Tree {
     fn memdb(&mut self) -> &mut Memdb;
     /// Commit one batch (`DcdbAction::Persist`). The host may defer the
-    /// disk write (its durability policy) but must not lose the rows. An
+    /// disk write until [`Host::commit`] but must not lose the rows. An
     /// error puts the memdb into error mode (the service does that).
     fn persist(&mut self, batch: Batch) -> Result<(), StoreError>;
     /// Rewrite the store after a resync (`DcdbAction::Resynced`); the memdb
@@ -30,14 +30,24 @@ pub trait Host: Send + Sync + 'static {
     /// delivered, resyncs), after the lock was released: for kernel cache
     /// invalidation. Never empty.
     fn changed(&self, changes: Vec<Change>);
-    /// Commit whatever `Tree::persist` deferred, taking the tree lock
-    /// itself (the host may release it before the disk write). The service
-    /// calls this when its loop idles (2 ms without events) or at the
-    /// latest `commit_delay` after the first deferred batch, and at
-    /// shutdown: a burst of deliveries becomes one commit and a writer's
-    /// reply does not wait for the disk (the change is applied on every
-    /// member already). On failure the host puts the memdb into error mode.
-    fn flush(&self) -> Result<(), StoreError> {
+    /// Commit whatever `Tree::persist` deferred, in the calling thread,
+    /// taking the tree lock itself (the host may release it before the
+    /// disk write). Returns once those rows and every earlier batch are
+    /// in the store (the page cache is enough), or failed; on failure the
+    /// host puts the memdb into error mode. The service calls it before
+    /// it answers any local writer whose change was delivered since the
+    /// last call (one commit for every delivery of a loop round), when its
+    /// loop idles (2 ms without events) or at the latest `commit_delay`
+    /// after the first deferred batch, and at shutdown. A host whose
+    /// `persist` writes at once has nothing to do here.
+    fn commit(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Make everything committed so far survive a power loss (fsync).
+    /// Called after [`Host::commit`] and before the replies it precedes
+    /// when the service runs with `Durability::Sync`; never otherwise. On
+    /// failure the service puts the memdb into error mode.
+    fn sync(&self) -> Result<(), StoreError> {
         Ok(())
     }
     /// The quorate flag changed (feeds the read-only wrapper).

@@ -10,14 +10,18 @@
 //! applied by the loop.
 //!
 //! Durability: the dfsm's `Persist` batches go to [`Tree::persist`], which
-//! may defer them; the loop calls [`Host::flush`] as soon as it has been
-//! idle for 2 ms, and at the latest [`Options::commit_delay`] (100 ms)
-//! after the first deferred batch, and at shutdown. A writer's reply thus
-//! does not wait for SQLite, and a burst of deliveries costs one commit.
-//! A change acknowledged to a writer is applied in the memory of every
-//! member before the reply; a process killed within that window loses it
-//! only locally and gets it back with the next resync. [`PendingRows`]
-//! merges deferred batches.
+//! may defer them (and merge them, [`PendingRows`]). A writer's reply is
+//! held until its change is committed on this node: each loop round
+//! handles every delivery that is ready, then commits once through
+//! [`Host::commit`] (and syncs through [`Host::sync`] with
+//! [`Durability::Sync`]), then answers the writers of that round. Other
+//! nodes' changes, which nobody here waits for, are committed when the
+//! loop idles (2 ms without events), at the latest
+//! [`Options::commit_delay`] (100 ms) after the first of them, and at
+//! shutdown. So an acknowledged change is applied in the memory of every
+//! member and stored on the writer's node: it survives any set of daemons
+//! killed at once (the resync after the restart takes the highest
+//! version, a superset of it), and with `Sync` a power loss too.
 //!
 //! The kvstore group `pve_kvstore_v1` ([`KvstoreService`]) runs the same
 //! loop in a thread of its own: `group_loop` polls and restarts, with the
@@ -44,7 +48,7 @@ pub use corosync_conf::{ConfSync, Outcome as ConfOutcome};
 pub use host::{Host, Tree};
 pub use kvstore::{cluster_info, KvstoreOptions, KvstoreService, KvstoreState};
 pub use pending::PendingRows;
-pub use service::{ClusterService, Options, Status, EACCES, EBUSY};
+pub use service::{ClusterService, Durability, Options, Status, EACCES, EBUSY};
 
 pub use ccfs_corosync::{ClusterConfig, ClusterNode};
 pub use ccfs_dfsm::{Mode, Request};

@@ -23,6 +23,20 @@ use crate::Error;
 pub const EACCES: i32 = libc::EACCES;
 pub const EBUSY: i32 = libc::EBUSY;
 
+/// How far a local writer's change must have come before the writer hears
+/// back (after it was delivered and applied here, in the total order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Committed to this node's store ([`Host::commit`]; for SQLite in WAL
+    /// mode, in the page cache): survives the death of every daemon at
+    /// once, as in pmxcfs, which commits inside its delivery callback.
+    #[default]
+    Commit,
+    /// Committed and synced to disk ([`Host::sync`] after the commit):
+    /// survives a power loss of every node too.
+    Sync,
+}
+
 /// Tunables; the defaults are pmxcfs's.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -32,9 +46,14 @@ pub struct Options {
     pub restart_delay: Duration,
     /// Period of `Event::Tick` and of the restart checks.
     pub tick: Duration,
-    /// Longest time a delivered change may wait for `Host::flush` while
-    /// deliveries keep coming (it is flushed at once when the loop idles).
+    /// Longest time a delivered change nobody here waits for (another
+    /// node's) may wait for `Host::commit` while deliveries keep coming
+    /// (it is committed at once when the loop idles). Local writers do not
+    /// wait for it: their commit comes at the end of the loop round that
+    /// delivered their change, before their reply.
     pub commit_delay: Duration,
+    /// What a local writer's reply waits for.
+    pub durability: Durability,
 }
 
 impl Default for Options {
@@ -44,6 +63,7 @@ impl Default for Options {
             restart_delay: Duration::from_secs(5),
             tick: Duration::from_secs(1),
             commit_delay: Duration::from_millis(100),
+            durability: Durability::Commit,
         }
     }
 }
@@ -198,7 +218,8 @@ impl ClusterService {
     /// Run a writer's request through the cluster (dcdb.md §4). For an
     /// operation: EACCES without quorum (nothing sent), otherwise frame and
     /// multicast it in this thread, then block until the own message was
-    /// delivered and applied, and return its result (bytes written or 0,
+    /// delivered, applied and committed here (see [`Durability`]; EIO if
+    /// the commit failed), and return its result (bytes written or 0,
     /// or a positive errno; EBUSY when the send failed or the wait was
     /// aborted by a restart). An unlock request is fire and forget: `Ok(0)`
     /// once sent. Never call this from a [`Host`] callback or while
@@ -235,7 +256,7 @@ impl ClusterService {
         } else {
             None
         };
-        let fx = {
+        let mut fx = {
             let mut core = lock(&self.shared.core);
             if core.node.is_none() {
                 drop(core);
@@ -245,7 +266,15 @@ impl ClusterService {
                 self.shared.feed(&mut core, Event::Request { id, request })
             }
         };
-        if fx.leave.is_some() || fx.persisted || fx.mode_changed {
+        // A request applies nothing by itself (its delivery does): its
+        // replies are refusals and may go at once, unless rows were
+        // persisted after all; then the loop answers after the commit.
+        if !fx.persisted {
+            for (id, result) in std::mem::take(&mut fx.replies) {
+                self.shared.reply(id, result);
+            }
+        }
+        if fx.for_the_loop() {
             self.shared.post(Input::Effects(fx));
         }
         match rx {

@@ -80,6 +80,9 @@ pub enum JournalError {
         "journal: invalid snapshot name {0:?} (want [A-Za-z0-9_.-]{{1,64}}, not starting with '.')"
     )]
     InvalidName(String),
+    /// A peer's snapshot file does not decode.
+    #[error("journal: snapshot from a peer refused: {0}")]
+    BadSnapshot(DecodeError),
     #[error("journal: import of version {version}: {reason}")]
     Import { version: u64, reason: &'static str },
 }

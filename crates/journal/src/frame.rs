@@ -2,7 +2,8 @@
 //! a 32-byte header, then frames of `length | crc32 | payload`.
 //!
 //! ```text
-//! header   0..8   magic: "CCFSJREC" records, "CCFSJBLB" blobs, "CCFSJSNP" snapshot
+//! header   0..8   magic: "CCFSJREC" records, "CCFSJBLB" blobs, "CCFSJSNP" snapshot,
+//!                 "CCFSJTMB" snapshot tombstones
 //!          8..12  u32 LE format version (1)
 //!         12..16  u32 LE flags (records: bit 0 = the pruned fields are set)
 //!         16..24  u64 LE pruned_through (records; else 0)
@@ -27,6 +28,7 @@ pub enum FileKind {
     Records,
     Blobs,
     Snapshot,
+    Tombstones,
 }
 
 impl FileKind {
@@ -35,6 +37,7 @@ impl FileKind {
             FileKind::Records => b"CCFSJREC",
             FileKind::Blobs => b"CCFSJBLB",
             FileKind::Snapshot => b"CCFSJSNP",
+            FileKind::Tombstones => b"CCFSJTMB",
         }
     }
 
@@ -45,6 +48,7 @@ impl FileKind {
             FileKind::Records => 256 * 1024,
             FileKind::Blobs => 80 * 1024 * 1024,
             FileKind::Snapshot => 1024 * 1024 * 1024,
+            FileKind::Tombstones => 16 * 1024 * 1024,
         }
     }
 }

@@ -303,6 +303,24 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Replaces `path` with `bytes`: written to `path.tmp`, fsynced, renamed
+/// over, directory fsynced (a crash leaves the old file or the new one).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
+    let tmp = tmp_path(path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(JournalError::io("create", &tmp))?;
+    f.write_all(bytes)
+        .map_err(JournalError::io("write", &tmp))?;
+    f.sync_all().map_err(JournalError::io("fsync", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(JournalError::io("rename", &tmp))?;
+    sync_dir(path)
+}
+
 /// fsync the directory holding `path`, so a rename in it is durable.
 pub(crate) fn sync_dir(path: &Path) -> Result<(), JournalError> {
     let dir = path.parent().unwrap_or(Path::new("."));

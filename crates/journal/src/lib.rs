@@ -13,6 +13,8 @@
 //!   LZ4-compressed, usually as a small delta against an earlier version;
 //! - `snapshots/NAME.snap`: one file per snapshot, written tmp + fsync +
 //!   rename; its contents live in the blob file;
+//! - `tombstones`: which snapshots were deleted (name, file digest, time),
+//!   so that a peer that was away cannot bring one back;
 //! - `lock`: flocked while a `Journal` has the directory open.
 //!
 //! In memory: 40 bytes per record, the interned paths, about 20 bytes per
@@ -37,8 +39,10 @@ mod reconcile;
 mod record_codec;
 mod records;
 mod retention;
+mod sharing;
 mod snapshot_codec;
 mod snapshots;
+mod tombstones;
 mod types;
 
 // The pure codecs, for fuzzing and tools: any input gives a value or a
@@ -50,6 +54,7 @@ pub use record_codec::{decode_record, encode_record};
 pub use snapshot_codec::{
     decode_snapshot_file, valid_name as valid_snapshot_name, SnapshotEntry, SnapshotFile,
 };
+pub use tombstones::{decode_tombstones, Tombstone, MAX_TOMBSTONES};
 pub use types::{
     Change, Cut, EntryKind, OpKind, OpenReport, Options, Origin, Record, RecordContent,
     RetainReport, SnapshotInfo, TreeEntry,
@@ -62,10 +67,12 @@ use snapshots::Snapshots;
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use tombstones::Tombstones;
 
 pub(crate) const RECORDS_FILE: &str = "records.jnl";
 pub(crate) const BLOBS_FILE: &str = "blobs.jnl";
 pub(crate) const SNAPSHOT_DIR: &str = "snapshots";
+const TOMBSTONES_FILE: &str = "tombstones";
 const LOCK_FILE: &str = "lock";
 
 /// The journal of one node. Not internally locked: wrap it in a mutex to
@@ -77,6 +84,7 @@ pub struct Journal {
     blobs: Blobs,
     index: Index,
     snapshots: Snapshots,
+    tombstones: Tombstones,
     /// Holds an exclusive flock for the journal's lifetime: two writers
     /// appending to the same files would interleave frames.
     _lock: std::fs::File,
@@ -121,7 +129,7 @@ impl Journal {
             .map_err(JournalError::io("create directory", dir))?;
         let lock = lock(dir)?;
         let mut report = OpenReport::default();
-        for leftover in [RECORDS_FILE, BLOBS_FILE] {
+        for leftover in [RECORDS_FILE, BLOBS_FILE, TOMBSTONES_FILE] {
             // A rewrite that crashed before its rename: the old file is whole.
             let tmp = framed::tmp_path(&dir.join(leftover));
             if tmp.exists() {
@@ -141,11 +149,13 @@ impl Journal {
             );
         }
         let (snapshots, bad) = Snapshots::load(&dir.join(SNAPSHOT_DIR))?;
+        let (tombstones, bad_tombstones) = Tombstones::load(&dir.join(TOMBSTONES_FILE))?;
         report.records = index.len();
         report.blobs = blobs.count();
         report.snapshots = snapshots.len();
         report.missing_contents = missing;
         report.bad_snapshots = bad;
+        report.bad_tombstones = bad_tombstones;
         let journal = Journal {
             dir: dir.to_path_buf(),
             opts,
@@ -153,6 +163,7 @@ impl Journal {
             blobs,
             index,
             snapshots,
+            tombstones,
             _lock: lock,
         };
         Ok((journal, report))

@@ -54,6 +54,28 @@ impl Journal {
         self.read_records(slots.take(limit))
     }
 
+    /// Records with versions `>= from`, oldest first (the order they were
+    /// appended in): at most `limit`, but never half a version (a
+    /// directory rename's records, a resync's differences share one), so
+    /// the next page starts at the last version returned + 1. Fails with
+    /// `Pruned` when retention may have dropped records at or above
+    /// `from`: a replay from there would have holes.
+    pub fn records_from(&self, from: u64, limit: usize) -> Result<Vec<Record>, JournalError> {
+        if let Some(p) = self.records.pruned.filter(|p| from <= p.through) {
+            return Err(JournalError::Pruned {
+                path: String::new(),
+                version: p.through,
+            });
+        }
+        let slots = &self.index.slots;
+        let start = self.index.count_before(from);
+        let mut end = start.saturating_add(limit).min(slots.len());
+        while end > start && end < slots.len() && slots[end].version == slots[end - 1].version {
+            end += 1;
+        }
+        (start..end).map(|i| self.read_record(i)).collect()
+    }
+
     /// The newest record naming `path` with a version below `version`.
     pub fn previous_version(&self, path: &str, version: u64) -> Option<u64> {
         let id = self.index.id(normalize(path))?;

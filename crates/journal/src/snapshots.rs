@@ -1,11 +1,13 @@
 //! Snapshots: named, pinned copies of a whole tree. One small file each in
 //! `snapshots/` (written tmp + fsync + rename); the contents are blobs in
 //! the blob file, which retention keeps while a snapshot names them.
+//!
+//! What ccfs peers exchange of them is in `sharing.rs`.
 
 use crate::blob_codec::sha256;
 use crate::blobs::hex;
 use crate::error::JournalError;
-use crate::framed::{sync_dir, tmp_path};
+use crate::framed::{sync_dir, write_atomic};
 use crate::query::normalize;
 use crate::record_codec::{check_path, MAX_NODE};
 use crate::snapshot_codec::{
@@ -14,15 +16,21 @@ use crate::snapshot_codec::{
 use crate::types::{EntryKind, SnapshotInfo, TreeEntry};
 use crate::Journal;
 use std::collections::BTreeMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+
+/// What is known of one snapshot file without reading it.
+struct Listed {
+    info: SnapshotInfo,
+    size: u64,
+    /// sha256 of the file's bytes.
+    digest: [u8; 32],
+}
 
 pub(crate) struct Snapshots {
     dir: PathBuf,
-    /// name -> what `snapshots()` lists, and the file's size.
-    list: BTreeMap<String, (SnapshotInfo, u64)>,
+    list: BTreeMap<String, Listed>,
 }
 
 fn info_of(s: &SnapshotFile) -> SnapshotInfo {
@@ -62,14 +70,17 @@ impl Snapshots {
             let Some(stem) = name.strip_suffix(".snap") else {
                 continue;
             };
-            let decoded = std::fs::read(&path)
-                .map_err(JournalError::io("read", &path))
-                .map(|bytes| (bytes.len() as u64, decode_snapshot_file(&bytes)));
-            match decoded? {
-                (size, Ok(s)) if s.name == stem => {
-                    list.insert(s.name.clone(), (info_of(&s), size));
+            let bytes = std::fs::read(&path).map_err(JournalError::io("read", &path))?;
+            match decode_snapshot_file(&bytes) {
+                Ok(s) if s.name == stem => {
+                    let listed = Listed {
+                        info: info_of(&s),
+                        size: bytes.len() as u64,
+                        digest: sha256(&bytes),
+                    };
+                    list.insert(s.name.clone(), listed);
                 }
-                (_, result) => {
+                result => {
                     let why = result
                         .err()
                         .map_or("name differs from file name".into(), |e| e.to_string());
@@ -92,19 +103,25 @@ impl Snapshots {
     }
 
     pub fn bytes_on_disk(&self) -> u64 {
-        self.list.values().map(|(_, size)| size).sum()
+        self.list.values().map(|l| l.size).sum()
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.snap"))
     }
 
-    pub fn read(&self, name: &str) -> Result<SnapshotFile, JournalError> {
+    /// The file's bytes, as they are on disk.
+    pub fn bytes(&self, name: &str) -> Result<Vec<u8>, JournalError> {
         if !self.list.contains_key(name) {
             return Err(JournalError::NotFound(name.into()));
         }
         let path = self.path(name);
-        let bytes = std::fs::read(&path).map_err(JournalError::io("read", &path))?;
+        std::fs::read(&path).map_err(JournalError::io("read", &path))
+    }
+
+    pub fn read(&self, name: &str) -> Result<SnapshotFile, JournalError> {
+        let bytes = self.bytes(name)?;
+        let path = self.path(name);
         decode_snapshot_file(&bytes).map_err(|reason| JournalError::Corrupt {
             file: path,
             offset: 0,
@@ -122,28 +139,33 @@ impl Snapshots {
         Ok(out)
     }
 
-    fn write(&mut self, s: &SnapshotFile) -> Result<(), JournalError> {
-        let path = self.path(&s.name);
-        let tmp = tmp_path(&path);
-        let bytes = encode_snapshot_file(s);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(JournalError::io("create", &tmp))?;
-        f.write_all(&bytes)
-            .map_err(JournalError::io("write", &tmp))?;
-        f.sync_all().map_err(JournalError::io("fsync", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(JournalError::io("rename", &tmp))?;
-        sync_dir(&path)?;
-        self.list
-            .insert(s.name.clone(), (info_of(s), bytes.len() as u64));
-        Ok(())
+    pub fn contains(&self, name: &str) -> bool {
+        self.list.contains_key(name)
     }
 
-    fn remove(&mut self, name: &str) -> Result<(), JournalError> {
+    /// sha256 of the snapshot's file.
+    pub fn digest(&self, name: &str) -> Option<[u8; 32]> {
+        self.list.get(name).map(|l| l.digest)
+    }
+
+    /// Writes a snapshot file (`bytes` encode `s`) and lists it.
+    pub(crate) fn write(
+        &mut self,
+        s: &SnapshotFile,
+        bytes: &[u8],
+    ) -> Result<SnapshotInfo, JournalError> {
+        write_atomic(&self.path(&s.name), bytes)?;
+        let listed = Listed {
+            info: info_of(s),
+            size: bytes.len() as u64,
+            digest: sha256(bytes),
+        };
+        let info = listed.info.clone();
+        self.list.insert(s.name.clone(), listed);
+        Ok(info)
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) -> Result<(), JournalError> {
         if !self.list.contains_key(name) {
             return Err(JournalError::NotFound(name.into()));
         }
@@ -176,7 +198,7 @@ impl Journal {
                 reason: "node name longer than 255 bytes",
             });
         }
-        if self.snapshots.list.contains_key(name) {
+        if self.snapshots.contains(name) {
             return Err(JournalError::Exists(name.into()));
         }
         let mut entries = Vec::with_capacity(tree.len());
@@ -222,8 +244,12 @@ impl Journal {
             node: node.into(),
             entries,
         };
-        self.snapshots.write(&file)?;
-        Ok(info_of(&file))
+        let bytes = encode_snapshot_file(&file);
+        let info = self.snapshots.write(&file, &bytes)?;
+        // The very same file deleted before (same second, same tree):
+        // made again, it lives again.
+        self.tombstones.remove(name, &sha256(&bytes))?;
+        Ok(info)
     }
 
     /// Every snapshot, by name.
@@ -231,7 +257,7 @@ impl Journal {
         self.snapshots
             .list
             .values()
-            .map(|(i, _)| i.clone())
+            .map(|l| l.info.clone())
             .collect()
     }
 
@@ -263,6 +289,8 @@ impl Journal {
         Ok(tree)
     }
 
+    /// Deletes the snapshot and leaves no tombstone: where peers share
+    /// snapshots, use `bury_snapshot` instead.
     pub fn snapshot_delete(&mut self, name: &str) -> Result<(), JournalError> {
         self.snapshots.remove(name)
     }

@@ -203,6 +203,8 @@ pub struct OpenReport {
     pub missing_contents: usize,
     /// Snapshot files that could not be read (left in place).
     pub bad_snapshots: Vec<PathBuf>,
+    /// An unreadable tombstone file, moved to this path (`tombstones.bad`).
+    pub bad_tombstones: Option<PathBuf>,
 }
 
 /// What `retain` did.

@@ -7,7 +7,7 @@ mod common;
 
 use ccfs_journal::{
     decode_blob, decode_blob_head, decode_frame, decode_header, decode_record,
-    decode_snapshot_file, encode_record, FileKind, Journal, Record,
+    decode_snapshot_file, decode_tombstones, encode_record, FileKind, Journal, Record, Tombstone,
 };
 use common::*;
 use std::fs;
@@ -61,7 +61,13 @@ fn all_decoders(bytes: &[u8]) -> usize {
     }
     ok += usize::from(decode_blob_head(bytes).is_ok());
     ok += usize::from(decode_snapshot_file(bytes).is_ok());
-    for kind in [FileKind::Records, FileKind::Blobs, FileKind::Snapshot] {
+    ok += usize::from(decode_tombstones(bytes).is_ok());
+    for kind in [
+        FileKind::Records,
+        FileKind::Blobs,
+        FileKind::Snapshot,
+        FileKind::Tombstones,
+    ] {
         ok += usize::from(decode_frame(bytes, kind).is_ok());
         ok += usize::from(decode_header(bytes, kind).is_ok());
     }
@@ -82,6 +88,14 @@ fn samples() -> Vec<Vec<u8>> {
         .unwrap();
     let tree = j.tree_at(4).unwrap();
     j.snapshot_create("s", 4, T0, "n1", &tree).unwrap();
+    j.snapshot_create("t", 4, T0, "n1", &tree).unwrap();
+    let digest = j.snapshot_digest("t").unwrap();
+    j.bury_snapshot(Tombstone {
+        name: "t".into(),
+        digest,
+        time: T0,
+    })
+    .unwrap();
     drop(j);
     let mut out = Vec::new();
     for name in ["records.jnl", "blobs.jnl"] {
@@ -96,6 +110,7 @@ fn samples() -> Vec<Vec<u8>> {
         }
     }
     out.push(fs::read(dir.path().join("snapshots/s.snap")).unwrap());
+    out.push(fs::read(dir.path().join("tombstones")).unwrap());
     out
 }
 

@@ -187,6 +187,33 @@ fn directory_rename_moves_everything_below() {
 }
 
 #[test]
+fn records_from_pages_oldest_first_in_whole_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = open(dir.path());
+    j.append(&[
+        mkdir(1, "d"),
+        create(2, "d/a", b"a"),
+        create(3, "d/b", b"b"),
+    ])
+    .unwrap();
+    // one change, three records at version 4
+    j.append(&[rename(4, EntryKind::Dir, "d", "e")]).unwrap();
+    j.append(&[write(5, "e/a", b"a2")]).unwrap();
+    assert_eq!(
+        versions(&j.records_from(0, 100).unwrap()),
+        [1, 2, 3, 4, 4, 4, 5]
+    );
+    // a page that would end inside version 4 takes all of it
+    assert_eq!(versions(&j.records_from(3, 2).unwrap()), [3, 4, 4, 4]);
+    assert_eq!(versions(&j.records_from(5, 2).unwrap()), [5]);
+    assert!(j.records_from(6, 10).unwrap().is_empty());
+    assert!(j.records_from(2, 0).unwrap().is_empty());
+    let page = j.records_from(4, 1).unwrap();
+    assert_eq!(page[0].path, "d");
+    assert_eq!(page[1].to.as_deref(), Some("e/a"));
+}
+
+#[test]
 fn delete_then_content_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let (mut j, _) = open(dir.path());

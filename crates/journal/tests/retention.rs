@@ -93,6 +93,11 @@ fn by_age_keeps_the_newest_record_of_live_paths() {
         assert_eq!(j.previous_version("etc/a", 25), None);
     };
     check(&j);
+    // A replay from a version retention may have dropped is refused; one
+    // from past the cut is whole.
+    assert!(pruned(j.records_from(1, 100)));
+    assert!(pruned(j.records_from(23, 100)));
+    assert_eq!(versions(&j.records_from(24, 100).unwrap()), [24, 25]);
     // Nothing more to drop: the same again changes nothing.
     assert_eq!(j.retain(u64::from(new) + 60).unwrap().dropped_records, 0);
     drop(j);

@@ -50,6 +50,13 @@ fn entry_of(row: Row) -> Result<Entry, LoadError> {
     if row.name.is_empty() {
         return Err(bad(inode, "entry has no name".into()));
     }
+    // No path leads to such an entry (lookups split at '/', "." and ".."
+    // are never looked up as names), yet it would be listed, checksummed
+    // and sent to peers. The operations never create one; a corrupt
+    // database or a peer's UPDATE (replace_all) could.
+    if path::is_bad_name(&row.name) || row.name.contains('/') {
+        return Err(bad(inode, format!("'{}' is not a valid name", row.name)));
+    }
     // C keeps writer and mtime modulo 2^32 and the type modulo 256.
     let writer = row.writer as u64 as u32;
     let mtime = row.mtime as u64 as u32;

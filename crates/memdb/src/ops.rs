@@ -14,13 +14,23 @@ use crate::tree::{Change, Memdb};
 /// lock (memdb.md §10.2).
 const LOCK_PARENT: &str = "priv/lock";
 
+/// The largest version the store can hold (`config.db` columns are i64).
+const MAX_VERSION: u64 = i64::MAX as u64;
+
 impl Memdb {
     fn check_writable(&self) -> Result<()> {
         if self.error_mode {
-            Err(Error::ErrorMode)
-        } else {
-            Ok(())
+            return Err(Error::ErrorMode);
         }
+        // Every operation bumps the version at most once and the store
+        // keeps it as SQLite's i64. A version loaded from a corrupt
+        // database or a peer can be at the end of that range: refuse
+        // before anything changes instead of overflowing (which would
+        // hand out inode 0, the root, or panic).
+        if self.version() >= MAX_VERSION {
+            return Err(Error::NoSpace("version counter exhausted"));
+        }
+        Ok(())
     }
 
     /// Resolve the parent directory and validate the last component, in

@@ -8,12 +8,14 @@
 //! smaller page size, rows rewritten in place, and fewer checkpoints; see
 //! [`StoreOptions`].
 
+mod disk_sync;
 mod errors;
 mod options;
 mod rows;
 mod schema;
 mod sqlite_store;
 
+pub use disk_sync::sync_to_disk;
 pub use options::{RowWrite, StoreOptions};
 pub use schema::SCHEMA;
 pub use sqlite_store::SqliteStore;

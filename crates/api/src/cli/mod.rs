@@ -7,6 +7,8 @@
 
 pub mod export;
 pub mod output;
+pub mod status;
+mod watch;
 
 use std::io::Write;
 use std::path::Path;
@@ -17,8 +19,29 @@ use output::{change_line, dir_line, json_line, log_line, snapshot_entry_line, sn
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum ClientCommand {
-    /// Print the running daemon's status (JSON)
-    Status,
+    /// The running daemon's state: node, mode, members, quorum, sync,
+    /// tree, database, journal, warnings. Exit code 0 when healthy, 1 (with
+    /// the reasons on stderr) when not
+    Status {
+        /// The whole status as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow changes as they happen, one line per change in version order
+    /// (the format of `log`). Runs until interrupted; exit code 3 when the
+    /// history no longer reaches back to --from, 4 when the daemon ended
+    /// the watch (it fell behind and was cut off, or the daemon stopped)
+    Watch {
+        /// Only changes to this file or below this directory
+        prefix: Option<String>,
+        /// First replay every change with this version or newer from the
+        /// history, then go on live without a gap or a duplicate
+        #[arg(long, value_name = "VERSION")]
+        from: Option<u64>,
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+    },
     /// List changes, newest first
     Log {
         /// Only changes to this file or below this directory
@@ -119,15 +142,24 @@ pub enum CliError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Usage(String),
+    /// `status` found the daemon unhealthy; the reasons.
+    #[error("not healthy: {}", .0.join("; "))]
+    Unhealthy(Vec<String>),
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),
 }
 
 impl CliError {
-    /// 2 for a usage error, 1 for anything else.
+    /// 2 for a usage error, 3 when the history no longer reaches back
+    /// that far (HTTP 410), 4 when the daemon ended a watch, 1 for anything
+    /// else (an unhealthy status among them).
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::Client(
+                ClientError::Api { status: 410, .. } | ClientError::WatchEnded { status: 410, .. },
+            ) => 3,
+            CliError::Client(ClientError::WatchEnded { .. }) => 4,
             _ => 1,
         }
     }
@@ -149,7 +181,9 @@ pub fn split_version(target: &str) -> (&str, Option<u64>) {
 
 /// Run a subcommand, print errors as `ccfs: <message>`.
 pub fn run(cmd: ClientCommand, socket: &Path) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
+    // Buffered: `watch` flushes after each burst of changes, everything
+    // else at its end.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     match execute(cmd, socket, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         // `ccfs log | head` is not an error
@@ -166,10 +200,24 @@ pub fn run(cmd: ClientCommand, socket: &Path) -> ExitCode {
 pub fn execute(cmd: ClientCommand, socket: &Path, out: &mut dyn Write) -> Result<(), CliError> {
     let client = Client::new(socket);
     match cmd {
-        ClientCommand::Status => {
+        ClientCommand::Status { json } => {
             let status = client.status()?;
-            let text = serde_json::to_string_pretty(&status).unwrap_or_default();
-            writeln!(out, "{text}")?;
+            if json {
+                let text = serde_json::to_string_pretty(&status).unwrap_or_default();
+                writeln!(out, "{text}")?;
+            } else {
+                for line in status::lines(&status) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            out.flush()?;
+            let reasons = status::problems(&status);
+            if !reasons.is_empty() {
+                return Err(CliError::Unhealthy(reasons));
+            }
+        }
+        ClientCommand::Watch { prefix, from, json } => {
+            watch::follow(&client, prefix.as_deref(), from, json, out)?
         }
         ClientCommand::Log { path, limit, json } => {
             for e in client.log(path.as_deref(), limit as usize, None)? {

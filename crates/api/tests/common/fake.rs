@@ -3,7 +3,9 @@
 //! versions, restores and snapshots all follow from one list of changes.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ccfs_api::rights::is_within;
 use ccfs_api::*;
@@ -29,10 +31,52 @@ struct State {
     unavailable: bool,
     /// returned once by the next checked call
     fail: Option<BackendError>,
+    /// every running watch ends with "fell behind"
+    cut_watchers: bool,
 }
 
+/// The state behind a lock shared with the watches, and how many watches
+/// are running.
 #[derive(Default)]
-pub struct Fake(Mutex<State>);
+pub struct Fake(Arc<Mutex<State>>, Arc<AtomicUsize>);
+
+/// A watch over the fake's log: everything from `cursor` on, polled.
+struct FakeWatch {
+    state: Arc<Mutex<State>>,
+    open: Arc<AtomicUsize>,
+    prefix: String,
+    /// Index into the log of the next entry to look at.
+    cursor: usize,
+}
+
+impl Drop for FakeWatch {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Watch for FakeWatch {
+    fn next(&mut self, timeout: Duration) -> Result<Option<LogEntry>, BackendError> {
+        {
+            let s = self.state.lock().unwrap();
+            while let Some(e) = s.log.get(self.cursor) {
+                self.cursor += 1;
+                let p = &self.prefix;
+                if is_within(&e.path, p) || e.to.as_deref().is_some_and(|t| is_within(t, p)) {
+                    return Ok(Some(e.clone()));
+                }
+            }
+            // cut off once everything there is was delivered
+            if s.cut_watchers {
+                return Err(BackendError::Unavailable(
+                    "this watcher fell behind and was cut off".into(),
+                ));
+            }
+        }
+        std::thread::sleep(timeout.min(Duration::from_millis(5)));
+        Ok(None)
+    }
+}
 
 impl State {
     fn change(&mut self, op: &str, path: &str, to: Option<&str>, size: Option<u64>) -> u64 {
@@ -102,6 +146,14 @@ impl Fake {
     fn st(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap()
     }
+    /// Watches started and not yet dropped.
+    pub fn open_watches(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
+    }
+    /// Every watch ends as if it fell behind, once it delivered the log.
+    pub fn cut_watchers(&self) {
+        self.st().cut_watchers = true;
+    }
     pub fn write(&self, path: &str, content: &[u8]) -> u64 {
         self.st().write(path, content)
     }
@@ -141,7 +193,31 @@ impl Fake {
 
 impl Backend for Fake {
     fn status(&self) -> serde_json::Value {
-        serde_json::json!({ "version": self.version(), "quorate": !self.st().unavailable })
+        let quorate = !self.st().unavailable;
+        let warnings: Vec<&str> = if quorate { vec![] } else { vec!["not quorate"] };
+        serde_json::json!({
+            "node": "n1",
+            "mode": "local",
+            "healthy": quorate,
+            "warnings": warnings,
+            "version": self.version(),
+            "quorate": quorate,
+        })
+    }
+    fn watch(&self, prefix: &str, from: Option<u64>) -> Result<Box<dyn Watch>, BackendError> {
+        let mut s = self.st();
+        s.check(from)?;
+        let cursor = match from {
+            Some(v) => s.log.partition_point(|e| e.version < v),
+            None => s.log.len(),
+        };
+        self.1.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(FakeWatch {
+            state: self.0.clone(),
+            open: self.1.clone(),
+            prefix: prefix.to_string(),
+            cursor,
+        }))
     }
     fn log(
         &self,

@@ -1,20 +1,24 @@
 //! The daemon's side of the control socket (`ccfs_api::Backend`): history
-//! queries answered from the journal, current content from the tree, and
-//! restores and snapshots through the node's writer path.
+//! queries answered from the journal, current content from the tree,
+//! restores and snapshots through the node's writer path, the status
+//! (`status.rs`) and watches (`watch.rs`).
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ccfs_api::{
     Backend, BackendError, DirEntry, LogEntry, PlannedChange, QuotaInfo, SnapshotEntry,
-    SnapshotInfo,
+    SnapshotInfo, Watch,
 };
-use ccfs_journal::{EntryKind, JournalError, Record};
+use ccfs_journal::{EntryKind, JournalError, Record, Tombstone};
 use ccfs_memdb::Kind;
-use serde_json::{json, Value};
+use ccfs_status::Status;
+use serde_json::Value;
 
 use super::restore::{self, Step};
 use super::tree::current_tree;
+use super::watch::LiveWatch;
 use super::History;
 use crate::node::quota::{self, Quota, QUOTA_FILE};
 use crate::node::{unix_now, Node, NodeError, Origin};
@@ -25,6 +29,9 @@ pub struct DaemonFacts {
     pub nodename: String,
     pub cluster_mode: bool,
     pub db_path: std::path::PathBuf,
+    pub node_ip: IpAddr,
+    /// The status store behind `.members` (members, online flags, IPs).
+    pub status: Arc<Mutex<Status>>,
     /// Where this node mounts the exports (`--export-dir`).
     pub export_dir: std::path::PathBuf,
 }
@@ -33,10 +40,11 @@ pub struct ApiBackend {
     pub node: Arc<Node>,
     pub history: Arc<History>,
     pub facts: DaemonFacts,
-    pub started: Instant,
+    /// Watches running now.
+    watchers: Arc<AtomicUsize>,
 }
 
-fn journal_error(e: JournalError) -> BackendError {
+pub(super) fn journal_error(e: JournalError) -> BackendError {
     match e {
         JournalError::Pruned { .. } => BackendError::Pruned(e.to_string()),
         JournalError::NotFound(_) => BackendError::NotFound(e.to_string()),
@@ -58,7 +66,7 @@ pub(crate) fn node_error(e: NodeError) -> BackendError {
     }
 }
 
-fn log_entry(r: Record) -> LogEntry {
+pub(super) fn log_entry(r: Record) -> LogEntry {
     LogEntry {
         version: r.version,
         time: r.time,
@@ -77,6 +85,20 @@ fn kind_name(k: EntryKind) -> String {
 }
 
 impl ApiBackend {
+    pub fn new(node: Arc<Node>, history: Arc<History>, facts: DaemonFacts) -> ApiBackend {
+        ApiBackend {
+            node,
+            history,
+            facts,
+            watchers: Arc::default(),
+        }
+    }
+
+    /// How many watches are running.
+    pub fn watchers(&self) -> usize {
+        self.watchers.load(Ordering::SeqCst)
+    }
+
     fn now_tree(&self) -> Vec<ccfs_journal::TreeEntry> {
         let names = self.history.names();
         self.node.read(|db| current_tree(db, &names))
@@ -103,6 +125,7 @@ impl ApiBackend {
             )
             .map_err(journal_error)?;
         tracing::info!("snapshot '{name}' of version {version} created");
+        self.history.announce_created(name);
         Ok(SnapshotInfo {
             name: info.name,
             version: info.version,
@@ -148,38 +171,18 @@ impl ApiBackend {
 
 impl Backend for ApiBackend {
     fn status(&self) -> Value {
-        let (version, entries, bytes, limits) = self.node.read(|db| {
-            let st = db.statfs();
-            (
-                db.version(),
-                db.len(),
-                (st.blocks - st.bfree) * u64::from(st.bsize),
-                db.limits(),
-            )
-        });
-        let quorate = self.node.quorum().is_quorate();
-        let journal = self.history.journal();
-        let db_bytes = std::fs::metadata(&self.facts.db_path)
-            .map(|m| m.len())
-            .unwrap_or(0);
-        json!({
-            "node": self.facts.nodename,
-            "mode": if self.facts.cluster_mode { "cluster" } else { "local" },
-            "quorate": quorate,
-            "version": version,
-            "entries": entries,
-            "max_entries": limits.max_entries,
-            "bytes": bytes,
-            "max_bytes": limits.max_total_bytes,
-            "database": { "path": self.facts.db_path.display().to_string(), "bytes": db_bytes },
-            "journal": {
-                "records": journal.len(),
-                "bytes": journal.bytes_on_disk(),
-                "oldest_version": journal.oldest_version(),
-                "newest_version": journal.newest_version(),
-            },
-            "uptime_seconds": self.started.elapsed().as_secs(),
-        })
+        super::status::status(self)
+    }
+
+    fn watch(&self, prefix: &str, from: Option<u64>) -> Result<Box<dyn Watch>, BackendError> {
+        let w = LiveWatch::start(
+            self.node.clone(),
+            self.history.clone(),
+            prefix,
+            from,
+            self.watchers.clone(),
+        )?;
+        Ok(Box::new(w))
     }
 
     fn log(
@@ -371,10 +374,22 @@ impl Backend for ApiBackend {
     }
 
     fn snapshot_delete(&self, name: &str) -> Result<(), BackendError> {
-        self.history
-            .journal()
-            .snapshot_delete(name)
-            .map_err(journal_error)
+        // A tombstone, so that a ccfs node that was away cannot hand the
+        // snapshot back; the others delete it too.
+        let mut journal = self.history.journal();
+        let digest = journal
+            .snapshot_digest(name)
+            .ok_or_else(|| journal_error(JournalError::NotFound(name.to_string())))?;
+        let t = Tombstone {
+            name: name.to_string(),
+            digest,
+            time: unix_now() as u32,
+        };
+        journal.bury_snapshot(t.clone()).map_err(journal_error)?;
+        drop(journal);
+        tracing::info!("snapshot '{name}' deleted");
+        self.history.announce_deleted(t);
+        Ok(())
     }
 
     fn quotas(&self, path: Option<&str>) -> Result<Vec<QuotaInfo>, BackendError> {

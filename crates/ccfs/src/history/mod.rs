@@ -10,17 +10,30 @@
 //! cuts everything past the database's version), and whatever changed in
 //! the database while ccfs was not running (C pmxcfs ran on it, or it was
 //! restored from a backup) is recorded then as a `startup` difference.
+//!
+//! In a cluster, a resync records only the net differences it made; the
+//! range of versions it covered is a gap that the history group
+//! (`peers.rs`, crate `ccfs-history-group`) fills with a ccfs peer's real
+//! records, and snapshots made or deleted here are handed to the group.
 
 pub mod backend;
+pub mod peers;
+#[cfg(test)]
+mod peers_tests;
 pub mod restore;
+pub mod status;
 pub mod tree;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
-use ccfs_journal::{Journal, JournalError, Options as JournalOptions, Origin};
+use ccfs_history_group::HistoryGroup;
+use ccfs_journal::{
+    Journal, JournalError, Options as JournalOptions, Origin, RecordContent, Tombstone,
+};
 use thiserror::Error;
 
 use crate::node::{unix_now, BeforeCommit, ChangeSet, Interest, Node};
@@ -51,6 +64,45 @@ pub struct History {
     node: Weak<Node>,
     local_name: String,
     sync: bool,
+    /// Ranges `(from, to]` known only from a resync, not yet filled from
+    /// a peer: the journal's resync runs found at start, and the ranges
+    /// the resyncs of this run covered (which also hold changes a resync
+    /// found no trace of, such as a file made and removed).
+    gaps: Mutex<Vec<(u64, u64)>>,
+    /// Cluster mode: the group that shares snapshots and fills gaps.
+    group: OnceLock<Weak<HistoryGroup>>,
+}
+
+/// Sorted, overlapping and touching ranges merged.
+fn merge(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.retain(|r| r.0 < r.1);
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// `ranges` without `(from, to]`.
+fn subtract(ranges: &[(u64, u64)], from: u64, to: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for &(a, b) in ranges {
+        if b <= from || a >= to {
+            out.push((a, b));
+            continue;
+        }
+        if a < from {
+            out.push((a, from));
+        }
+        if b > to {
+            out.push((to, b));
+        }
+    }
+    out
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,12 +140,15 @@ impl History {
                 found.len()
             );
         }
+        let gaps = merge(journal.resync_ranges());
         let history = Arc::new(History {
             journal: Mutex::new(journal),
             changes: Mutex::new(changes),
             node: Arc::downgrade(node),
             local_name: local_name.to_string(),
             sync: opts.sync,
+            gaps: Mutex::new(gaps),
+            group: OnceLock::new(),
         });
         node.set_before_commit(history.clone());
         // Limits may have shrunk since the last run: apply them now.
@@ -117,15 +172,27 @@ impl History {
         lock(&self.journal)
     }
 
-    /// Write every change published so far.
+    /// Write every change published so far. The receiver stays locked
+    /// until the journal has them: two drains (a commit's and the history
+    /// group's) cannot interleave their records.
     fn drain(&self) -> Result<(), JournalError> {
-        let sets: Vec<Arc<ChangeSet>> = lock(&self.changes).try_iter().collect();
+        let changes = lock(&self.changes);
+        self.write_out(&changes, || self.names())
+    }
+
+    fn write_out(
+        &self,
+        changes: &Receiver<Arc<ChangeSet>>,
+        names: impl FnOnce() -> Names,
+    ) -> Result<(), JournalError> {
+        let sets: Vec<Arc<ChangeSet>> = changes.try_iter().collect();
         if sets.iter().all(|s| s.records.is_empty()) {
             return Ok(());
         }
-        let names = self.names();
+        let names = names();
         let mut journal = lock(&self.journal);
         let mut batch = Vec::new();
+        let mut new_gap = false;
         for record in sets.iter().flat_map(|s| s.records.iter()) {
             if let Some(change) = change_of(record, &names) {
                 batch.push(change);
@@ -134,16 +201,104 @@ impl History {
             // A resync: what it changed, as differences to the tree before.
             journal.append(&std::mem::take(&mut batch))?;
             if let Some(entries) = &record.tree {
+                let before = journal.newest_version().unwrap_or(0);
+                let version = record.applied.version;
                 let tree = tree_of(entries, &names);
-                let found = journal.reconcile(&tree, record.applied.version, Origin::Resync)?;
+                let found = journal.reconcile(&tree, version, Origin::Resync)?;
                 tracing::info!("history: a resync changed {} path(s)", found.len());
+                if before < version {
+                    // Versions this node never saw: a peer may have them.
+                    let mut gaps = lock(&self.gaps);
+                    gaps.push((before, version));
+                    *gaps = merge(std::mem::take(&mut *gaps));
+                    new_gap = true;
+                }
             }
         }
         journal.append(&batch)?;
         if self.sync {
             journal.sync()?;
         }
+        drop(journal);
+        if new_gap {
+            if let Some(group) = self.group() {
+                group.gaps_changed();
+            }
+        }
         Ok(())
+    }
+
+    /// Writes out what the tree applied so far (the history group does
+    /// before it serves records to a peer).
+    pub fn drain_now(&self) -> Result<(), JournalError> {
+        self.drain()
+    }
+
+    /// The ranges `(from, to]` whose changes this node knows only from a
+    /// resync.
+    pub fn gaps(&self) -> Vec<(u64, u64)> {
+        lock(&self.gaps).clone()
+    }
+
+    /// Takes in a peer's records of `(from, to]` in place of the resync
+    /// records there; then whatever the journal's picture still lacks of
+    /// the tree is recorded again as a resync difference. A resync also
+    /// settles what no peer's history explains (a path only this node
+    /// had), and an import must not make the journal forget that.
+    pub fn import_from_peer(
+        &self,
+        from: u64,
+        to: u64,
+        records: Vec<RecordContent>,
+    ) -> Result<usize, JournalError> {
+        let n = self.journal().import(from, to, records)?;
+        {
+            let mut gaps = lock(&self.gaps);
+            *gaps = subtract(&gaps, from, to);
+        }
+        let Some(node) = self.node.upgrade() else {
+            return Ok(n);
+        };
+        let names = self.names();
+        // The tree held still (readers go on, writers wait) while the
+        // journal catches up with it and is compared with it: a full-tree
+        // comparison, no rewrite unless something is found.
+        let left = node.read(|db| {
+            let changes = lock(&self.changes);
+            self.write_out(&changes, || names.clone())?;
+            let tree = current_tree(db, &names);
+            lock(&self.journal).reconcile(&tree, db.version(), Origin::Resync)
+        })?;
+        if !left.is_empty() {
+            tracing::info!(
+                "history: {} difference(s) no peer's records explain kept as 'resync'",
+                left.len()
+            );
+        }
+        Ok(n)
+    }
+
+    /// Cluster mode: the history group (held weakly; the daemon owns it).
+    pub fn set_group(&self, group: Weak<HistoryGroup>) {
+        let _ = self.group.set(group);
+    }
+
+    fn group(&self) -> Option<Arc<HistoryGroup>> {
+        self.group.get().and_then(Weak::upgrade)
+    }
+
+    /// A snapshot was made here: the other ccfs nodes get it.
+    pub fn announce_created(&self, name: &str) {
+        if let Some(group) = self.group() {
+            group.snapshot_created(name);
+        }
+    }
+
+    /// A snapshot was deleted here: the other ccfs nodes delete it too.
+    pub fn announce_deleted(&self, t: Tombstone) {
+        if let Some(group) = self.group() {
+            group.snapshot_deleted(t);
+        }
     }
 
     /// Drop what retention allows (by age and size).
@@ -205,4 +360,22 @@ pub fn default_dir(db: &Path) -> PathBuf {
     db.parent()
         .unwrap_or_else(|| Path::new("."))
         .join("ccfs-history")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{merge, subtract};
+
+    #[test]
+    fn ranges_merge_and_subtract() {
+        assert_eq!(
+            merge(vec![(5, 9), (1, 3), (3, 4), (8, 12), (7, 7)]),
+            [(1, 4), (5, 12)]
+        );
+        let r = [(1, 4), (5, 12)];
+        assert_eq!(subtract(&r, 5, 12), [(1, 4)]);
+        assert_eq!(subtract(&r, 2, 7), [(1, 2), (7, 12)]);
+        assert_eq!(subtract(&r, 0, 100), []);
+        assert_eq!(subtract(&r, 12, 20), r);
+    }
 }

@@ -8,7 +8,6 @@
 //! Every other modification commits before it returns. A failed commit puts
 //! memdb into error mode (memdb.md §8): EIO from then on.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -112,31 +111,19 @@ impl Node {
         self.commit(st)
     }
 
-    /// The cluster service's group commit (`Host::flush`): done by the
-    /// committer thread (`take_commit_request`), so that the cluster loop
-    /// goes on delivering while SQLite writes (a WAL checkpoint may fsync).
-    pub fn request_commit(&self) {
-        self.commit_requested.store(true, Ordering::SeqCst);
-        if let Some(t) = self.committer.get() {
-            t.unpark();
-        }
-    }
-
-    /// The thread that serves `request_commit` (it unparks that thread).
-    pub fn set_committer(&self, thread: std::thread::Thread) {
-        let _ = self.committer.set(thread);
-    }
-
-    /// Whether a commit was requested since the last call.
-    pub fn take_commit_request(&self) -> bool {
-        self.commit_requested.swap(false, Ordering::SeqCst)
+    /// Strict durability (local mode): fsync `db` and its WAL after every
+    /// commit, before the change is acknowledged.
+    pub fn sync_commits_to(&self, db: &std::path::Path) {
+        let _ = self.sync_db.set(db.to_path_buf());
     }
 
     fn run_before_commit(&self) {
         if let Some(hook) = self.before_commit.get() {
-            if let Err(e) = hook.before_commit() {
+            let result = hook.before_commit();
+            if let Err(e) = &result {
                 tracing::error!("before commit: {e}");
             }
+            self.health.before_commit(&result);
         }
     }
 
@@ -158,10 +145,19 @@ impl Node {
         if batch.is_empty() {
             return Ok(());
         }
-        let Err(e) = disk.store.commit(&batch) else {
+        let result = disk
+            .store
+            .commit(&batch)
+            .and_then(|()| match self.sync_db.get() {
+                Some(db) => ccfs_store::sync_to_disk(db),
+                None => Ok(()),
+            });
+        let Err(e) = result else {
+            self.health.committed();
             return Ok(());
         };
         disk.failed = true;
+        self.health.commit_failed();
         drop(disk);
         tracing::error!(
             "DATABASE COMMIT FAILED: {e}; the tree is now in error mode, \
@@ -237,8 +233,12 @@ impl Tree for ClusterTree<'_, '_> {
         let mut disk = self.node.disk.lock().unwrap_or_else(|p| p.into_inner());
         self.node.run_before_commit();
         let result = disk.store.replace_all(rows, root);
-        if result.is_err() {
-            disk.failed = true;
+        match result {
+            Ok(()) => self.node.health.committed(),
+            Err(_) => {
+                disk.failed = true;
+                self.node.health.commit_failed();
+            }
         }
         result
     }

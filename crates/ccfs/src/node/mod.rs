@@ -14,12 +14,12 @@
 //! mapped back to the same tree errors local mode returns.
 
 mod commit;
+mod health;
 mod ops;
 mod owed;
 pub mod quota;
 pub mod stream;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +29,7 @@ use thiserror::Error;
 
 use crate::quorum::Quorum;
 pub use commit::BeforeCommit;
+pub use health::CommitHealth;
 use owed::OwedTruncates;
 pub use stream::{ChangeRecord, ChangeSet, ChangeStream, Interest, Source};
 
@@ -127,7 +128,7 @@ struct State {
     /// Set at shutdown: no more changes.
     closed: bool,
     /// Cluster mode: rows the dfsm handed over, waiting for the next
-    /// commit (the cluster service's group commit, `Host::flush`).
+    /// commit (the cluster service's group commit, `Host::commit`).
     pending: PendingRows,
 }
 
@@ -151,9 +152,9 @@ pub struct Node {
     stream: ChangeStream,
     /// Cluster mode: every modification goes through the dcdb group.
     cluster: OnceLock<Arc<ClusterService>>,
-    /// Cluster mode: a group commit is wanted (`request_commit`).
-    commit_requested: AtomicBool,
-    committer: OnceLock<std::thread::Thread>,
+    /// Strict durability in local mode: fsync this database after each
+    /// commit, before the change is acknowledged.
+    sync_db: OnceLock<std::path::PathBuf>,
     /// Runs before every commit, with the disk lock held (the journal).
     before_commit: OnceLock<Arc<dyn BeforeCommit>>,
     /// Cluster mode: files opened with O_TRUNC whose truncate is not sent
@@ -161,6 +162,7 @@ pub struct Node {
     owed: OwedTruncates,
     /// The subtree quotas of the tree's quota file, parsed once per version.
     quotas: quota::QuotaCache,
+    health: CommitHealth,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -191,12 +193,17 @@ impl Node {
             writer: 0,
             stream: ChangeStream::default(),
             cluster: OnceLock::new(),
-            commit_requested: AtomicBool::new(false),
-            committer: OnceLock::new(),
+            sync_db: OnceLock::new(),
             before_commit: OnceLock::new(),
             owed: OwedTruncates::default(),
             quotas: quota::QuotaCache::default(),
+            health: CommitHealth::default(),
         }
+    }
+
+    /// How the commits are going (for `ccfs status`).
+    pub fn health(&self) -> &CommitHealth {
+        &self.health
     }
 
     pub fn quorum(&self) -> &Quorum {

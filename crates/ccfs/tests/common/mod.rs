@@ -365,11 +365,40 @@ impl Drop for Daemon {
 
 /// Spawns the daemon with the given extra flags and arguments.
 pub fn spawn(work: &mut Workdir, flags: &[&str], mount: &Path) -> Daemon {
+    spawn_with_env(work, flags, mount, &[])
+}
+
+/// `spawn` with environment changes: `Some` sets a variable, `None`
+/// removes it.
+pub fn spawn_with_env(
+    work: &mut Workdir,
+    flags: &[&str],
+    mount: &Path,
+    env: &[(&str, Option<&str>)],
+) -> Daemon {
+    spawn_program(Path::new(ccfs_bin()), work, flags, mount, env)
+}
+
+/// `spawn_with_env` of another `ccfs` binary (an installed one).
+pub fn spawn_program(
+    program: &Path,
+    work: &mut Workdir,
+    flags: &[&str],
+    mount: &Path,
+    env: &[(&str, Option<&str>)],
+) -> Daemon {
     require_environment();
     let log = work.next_log();
     let out = fs::File::create(&log).expect("create log");
     let err = out.try_clone().unwrap();
-    let child = Command::new(ccfs_bin())
+    let mut cmd = Command::new(program);
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let child = cmd
         .args(flags)
         .args(work.args_for(mount))
         .stdin(Stdio::null())

@@ -10,26 +10,34 @@
 //! (children of DIR), `status` (`= quorate=<0|1> mode=<Mode> members=<n>
 //! joined=<0|1>`), `cmap` (`= <name> <version> <node,...>`), `fill DIR N
 //! SIZE` (create and write N files, `= <ms>`), `overwrite P N SIZE`
-//! (rewrite one file N times, `= <ms>`), `now` (CLOCK_MONOTONIC ns),
+//! (rewrite one file N times, `= <ms>`), `storm DIR THREADS N SIZE` (as
+//! many writers at once, `= <ms> <commits>`), `now` (CLOCK_MONOTONIC ns),
 //! `io` (this process's `write_bytes`), `pending` (`= 1` while delivered
-//! changes wait for their group commit), `put P TEXT` (create + write,
+//! changes wait for their group commit), `durable` (`= <commits> <syncs>
+//! <commit µs> <sync µs>`: non-empty commits and syncs the service asked
+//! for, and the time they took in all), `put P TEXT` (create + write,
 //! `= <ns at start>`), `seen P` (ns when P last changed through the
 //! cluster), `wait-count DIR N MS` (`= <ns>` when DIR has N children),
 //! `quit`.
 //! Options: `--db FILE` (required), `--corosync-conf FILE` (target of the
 //! corosync.conf sync, default none = /dev/null-like: a file in the db's
 //! directory), `--restart-delay-ms N`, `--reload-cmd "PROG ARGS"` (instead
-//! of `corosync-cfgtool -R`; default: no reload).
+//! of `corosync-cfgtool -R`; default: no reload), `--durability
+//! commit|sync` (what a reply waits for, default commit; sync fsyncs the
+//! database and its WAL).
 
 #[path = "common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ccfs_cluster::{ClusterService, ConfSync, Host, Options, PendingRows, Request, Tree};
+use ccfs_cluster::{
+    ClusterService, ConfSync, Durability, Host, Options, PendingRows, Request, Tree,
+};
 use ccfs_memdb::{Batch, Change, Inode, Limits, Memdb, Op, Root, Row, Store, StoreError};
 use ccfs_store::{SqliteStore, StoreOptions};
 use common::{mono_ns, or_exit, write_bytes, Answer, EmptyValue};
@@ -60,6 +68,13 @@ struct NodeHost {
     state: Mutex<State>,
     /// When each inode last changed through the cluster (monotonic ns).
     seen: Mutex<HashMap<Inode, u64>>,
+    db_path: PathBuf,
+    /// Commits that wrote rows, syncs, and their total time in µs (the
+    /// `durable` command).
+    commits: AtomicU64,
+    syncs: AtomicU64,
+    commit_us: AtomicU64,
+    sync_us: AtomicU64,
 }
 
 impl Host for NodeHost {
@@ -67,16 +82,28 @@ impl Host for NodeHost {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut *st);
     }
-    fn flush(&self) -> Result<(), StoreError> {
+    fn commit(&self) -> Result<(), StoreError> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.pending.is_empty() {
             return Ok(());
         }
+        let start = Instant::now();
         let batch = st.pending.take();
         let result = st.store.commit(&batch);
         if result.is_err() {
             st.db.enter_error_mode();
         }
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        self.commit_us
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::SeqCst);
+        result
+    }
+    fn sync(&self) -> Result<(), StoreError> {
+        let start = Instant::now();
+        let result = ccfs_store::sync_to_disk(&self.db_path);
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        self.sync_us
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::SeqCst);
         result
     }
     fn changed(&self, changes: Vec<Change>) {
@@ -101,6 +128,7 @@ struct Args {
     conf: Option<PathBuf>,
     restart_delay: Option<Duration>,
     reload: Option<Vec<String>>,
+    durability: Durability,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -109,6 +137,7 @@ fn parse_args() -> Result<Args, String> {
         conf: None,
         restart_delay: None,
         reload: None,
+        durability: Durability::Commit,
     };
     common::parse_options(|name, value| {
         match name {
@@ -117,6 +146,13 @@ fn parse_args() -> Result<Args, String> {
             "--restart-delay-ms" => a.restart_delay = Some(common::millis(value()?)?),
             "--reload-cmd" => {
                 a.reload = Some(value()?.split(' ').map(str::to_string).collect());
+            }
+            "--durability" => {
+                a.durability = match value()?.as_str() {
+                    "commit" => Durability::Commit,
+                    "sync" => Durability::Sync,
+                    other => return Err(format!("--durability {other}: commit or sync")),
+                }
             }
             _ => return Ok(false),
         }
@@ -186,6 +222,40 @@ fn overwrite(svc: &ClusterService, path: &str, n: usize, size: usize) -> Answer 
         )?;
     }
     Ok(start.elapsed().as_millis().to_string())
+}
+
+/// THREADS writers at once, each creating DIR/t<i> and overwriting it N
+/// times with SIZE bytes: `= <ms> <commits>` (the commits node1 made
+/// meanwhile: fewer than the writes when replies share a commit).
+fn storm(
+    svc: &ClusterService,
+    host: &NodeHost,
+    dir: &str,
+    threads: usize,
+    n: usize,
+    size: usize,
+) -> Answer {
+    let commits = host.commits.load(Ordering::SeqCst);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let path = format!("{dir}/t{t}");
+                    op(svc, Op::Create { path: path.clone() })?;
+                    overwrite(svc, &path, n, size)
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or(Err(libc::EIO)).map(drop))
+    })?;
+    Ok(format!(
+        "{} {}",
+        start.elapsed().as_millis(),
+        host.commits.load(Ordering::SeqCst) - commits
+    ))
 }
 
 /// Poll every millisecond until DIR has N children; the monotonic time
@@ -289,6 +359,13 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
         }
         "now" => Ok(mono_ns().to_string()),
         "pending" => Ok(u8::from(!tree().pending.is_empty()).to_string()),
+        "durable" => Ok(format!(
+            "{} {} {} {}",
+            host.commits.load(Ordering::SeqCst),
+            host.syncs.load(Ordering::SeqCst),
+            host.commit_us.load(Ordering::SeqCst),
+            host.sync_us.load(Ordering::SeqCst)
+        )),
         "io" => Ok(write_bytes().to_string()),
         "put" => {
             let start = mono_ns();
@@ -313,6 +390,7 @@ fn command(svc: &ClusterService, host: &NodeHost, line: &str) -> Answer {
         "wait-count" => wait_count(host, &arg(1), num(2)?, num(3)?),
         "fill" => fill(svc, &arg(1), num(2)?, num(3)?),
         "overwrite" => overwrite(svc, &arg(1), num(2)?, num(3)?),
+        "storm" => storm(svc, host, &arg(1), num(2)?, num(3)?, num(4)?),
         _ => Err(libc::EINVAL),
     }
 }
@@ -324,6 +402,11 @@ fn main() {
     let host = Arc::new(NodeHost {
         state: Mutex::new(state),
         seen: Mutex::new(HashMap::new()),
+        db_path: args.db.clone(),
+        commits: AtomicU64::new(0),
+        syncs: AtomicU64::new(0),
+        commit_us: AtomicU64::new(0),
+        sync_us: AtomicU64::new(0),
     });
     let mut options = Options {
         conf_sync: ConfSync {
@@ -332,6 +415,7 @@ fn main() {
                 .unwrap_or_else(|| args.db.with_extension("corosync.conf")),
             reload: args.reload,
         },
+        durability: args.durability,
         ..Options::default()
     };
     options.restart_delay = args.restart_delay.unwrap_or(options.restart_delay);

@@ -2,6 +2,9 @@
 //! node of a testnet cluster, for the replication tests and cluster-bench:
 //! how it is started and what its `status` and `checksum` say.
 
+// Each test file and the bench use a different part of this.
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 use ccfs_testnet::cmd::wait_for;
@@ -38,12 +41,22 @@ impl NodeProc {
     /// corosync.conf from the tree is installed in the node's directory,
     /// and a "reload" there only leaves a `reloaded` marker.
     pub fn start_with(c: &mut Cluster, nodeid: u32, restart_delay_ms: &str) -> NodeProc {
+        NodeProc::start_args(c, nodeid, restart_delay_ms, &[])
+    }
+
+    /// Like [`NodeProc::start_with`], with `extra` options at the end.
+    pub fn start_args(
+        c: &mut Cluster,
+        nodeid: u32,
+        restart_delay_ms: &str,
+        extra: &[&str],
+    ) -> NodeProc {
         let bin = bin();
         let dir = &c.node(nodeid).dir;
         let db = dir.join("config.db").display().to_string();
         let conf = dir.join("installed-corosync.conf").display().to_string();
         let reload = format!("touch {}", dir.join("reloaded").display());
-        let args = [
+        let mut args = vec![
             bin.as_str(),
             "--db",
             &db,
@@ -54,6 +67,7 @@ impl NodeProc {
             "--reload-cmd",
             &reload,
         ];
+        args.extend_from_slice(extra);
         Driver::spawn(c, nodeid, &args)
     }
 
@@ -75,8 +89,15 @@ impl NodeProc {
 
 /// Start one process per node and wait until all are synced together.
 pub fn start_all(c: &mut Cluster) -> Vec<NodeProc> {
+    start_all_with(c, &[])
+}
+
+/// Like [`start_all`], each process with `extra` options.
+pub fn start_all_with(c: &mut Cluster, extra: &[&str]) -> Vec<NodeProc> {
     let n = c.nodes().len();
-    let mut procs: Vec<NodeProc> = (1..=n as u32).map(|id| NodeProc::start(c, id)).collect();
+    let mut procs: Vec<NodeProc> = (1..=n as u32)
+        .map(|id| NodeProc::start_args(c, id, "1000", extra))
+        .collect();
     for p in &mut procs {
         p.wait_synced(n);
     }

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! target/release/cluster-bench                       # cluster-node processes
+//! target/release/cluster-bench --durability sync     # the same, replies wait for an fsync
 //! target/release/cluster-bench --ccfs target/release/ccfs   # ccfs daemons, through FUSE
 //! target/release/cluster-bench --ccfs target/release/ccfs --rejoins 20   # rejoin spread
 //! ```
@@ -14,7 +15,6 @@
 //! storage bytes written per 4 KiB overwrite by node1's process.
 
 #[path = "../../../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 #[path = "../common/mod.rs"]
@@ -31,17 +31,17 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (ccfs, rejoins) = match args.as_slice() {
-        [] => (None, 1),
-        [flag, path] if flag == "--ccfs" => (Some(path), 1),
+    let (path, rejoins) = match args.as_slice() {
+        [] => return service::run("commit"),
+        [flag, mode] if flag == "--durability" && (mode == "commit" || mode == "sync") => {
+            return service::run(mode)
+        }
+        [flag, path] if flag == "--ccfs" => (path, 1),
         [flag, path, r, n] if flag == "--ccfs" && r == "--rejoins" => match n.parse() {
-            Ok(n) if n > 0 => (Some(path), n),
+            Ok(n) if n > 0 => (path, n),
             _ => usage(),
         },
         _ => usage(),
-    };
-    let Some(path) = ccfs else {
-        return service::run();
     };
     // The daemons start inside the nodes' namespaces from another working
     // directory: hand them an absolute path.
@@ -55,6 +55,6 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cluster-bench [--ccfs PATH [--rejoins N]]");
+    eprintln!("usage: cluster-bench [--durability commit|sync | --ccfs PATH [--rejoins N]]");
     std::process::exit(2);
 }

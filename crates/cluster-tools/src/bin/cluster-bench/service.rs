@@ -9,10 +9,13 @@
 //!   median and p99 over 200 files (CLOCK_MONOTONIC is shared by the nodes);
 //! - rejoin: node3's process killed, 2000 files written, node3 started
 //!   again: time from the spawn until node3 holds all 2000.
+//!
+//! `durability` ("commit" or "sync") is what every reply waits for
+//! (`cluster-node --durability`).
 
 use ccfs_testnet::Cluster;
 
-use crate::support::{start_all, NodeProc};
+use crate::support::{start_all_with, NodeProc};
 use crate::{mono_ns, percentile};
 
 fn num(s: &str) -> u64 {
@@ -21,9 +24,10 @@ fn num(s: &str) -> u64 {
         .unwrap_or_else(|_| panic!("not a number: {s:?}"))
 }
 
-pub fn run() {
+pub fn run(durability: &str) {
     let mut c = Cluster::start(3).expect("start the 3-node cluster");
-    let mut p = start_all(&mut c);
+    let mut p = start_all_with(&mut c, &["--durability", durability]);
+    println!("durability: {durability}");
 
     // creates
     const CREATES: u64 = 1000;
@@ -51,6 +55,29 @@ pub fn run() {
         "disk bytes per 4 KiB overwrite on node1: {:.0}",
         (after - before) as f64 / OVERWRITES as f64
     );
+
+    // concurrent writers: replies share commits
+    const WRITERS: u64 = 8;
+    const EACH: u64 = 125;
+    p[0].ok("mkdir storm");
+    let v = p[0].ok(&format!("storm storm {WRITERS} {EACH} 4096"));
+    let v: Vec<u64> = v.split(' ').map(num).collect();
+    let writes = WRITERS * (EACH + 1);
+    println!(
+        "concurrent overwrites/s on node1: {:.0} ({WRITERS} writers x {EACH} x 4 KiB), {:.1} writes per commit",
+        writes as f64 * 1000.0 / v[0].max(1) as f64,
+        writes as f64 / v[1].max(1) as f64
+    );
+
+    // what the replies waited for on node1
+    let d: Vec<u64> = p[0].ok("durable").split(' ').map(num).collect();
+    if let [commits, syncs, commit_us, sync_us] = d[..] {
+        println!(
+            "node1 so far: {commits} commits, mean {:.0} µs; {syncs} syncs, mean {:.0} µs",
+            commit_us as f64 / commits.max(1) as f64,
+            sync_us as f64 / syncs.max(1) as f64
+        );
+    }
 
     // visibility latency on node2
     const FILES: usize = 200;
