@@ -132,6 +132,31 @@ fn rights_per_export() {
     let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["op"], "write");
     assert_eq!(first["size"], 4);
+    // The rewrite was one change: its truncate rode on the first write.
+    let second: serde_json::Value = serde_json::from_str(log.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(second["size"], 4, "no empty version in between: {log}");
+    // O_TRUNC and close without a write: empty; a write past 0: a hole.
+    let t = rw.join("d/t.conf");
+    fs::write(&t, b"old content\n").unwrap();
+    drop(
+        OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&t)
+            .unwrap(),
+    );
+    assert_eq!(n.read("exports/vm101/d/t.conf"), b"");
+    fs::write(&t, b"old content\n").unwrap();
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&t)
+        .unwrap();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(2)).unwrap();
+    f.write_all(b"x").unwrap();
+    drop(f);
+    assert_eq!(n.read("exports/vm101/d/t.conf"), b"\0\0x");
+    fs::remove_file(&t).unwrap();
     // ... and in the read-only export, which follows the tree.
     assert!(wait_for(FOLLOW, || fs::read(ro.join("a.conf")).ok()
         == Some(b"two\n".to_vec())));

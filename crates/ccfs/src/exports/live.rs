@@ -35,6 +35,8 @@ pub struct LiveView {
     pub(super) scope: Scope,
     pub(super) files: OpenFiles,
     pub(super) dirs: OpenDirs,
+    /// Files opened with O_TRUNC whose truncate is not paid yet.
+    pub(super) owed: super::owed::Owed,
 }
 
 /// An entry the view serves: its inode and tree path.
@@ -57,6 +59,7 @@ impl LiveView {
             scope,
             files: OpenFiles::default(),
             dirs: OpenDirs::default(),
+            owed: Default::default(),
         }
     }
 
@@ -137,6 +140,7 @@ impl LiveView {
         }
         let p = self.place(ino)?;
         self.node.settle_or_log(p.inode);
+        self.pay_or_log(p.inode, &p.path);
         self.node.read(|db| {
             let e = db.get(p.inode).ok_or(Errno::ENOENT)?;
             Ok(look.attr(
@@ -240,6 +244,7 @@ impl LiveView {
             _ => {}
         }
         self.node.settle_or_log(inode);
+        self.owed.take(inode);
         let kept = self.content_if_open(inode);
         self.node.delete(Origin::Other, &path).map_err(node_errno)?;
         if let Some(data) = kept {
@@ -286,6 +291,12 @@ impl LiveView {
         let replaced = self.node.read(|db| db.lookup(&to).map(|e| e.inode));
         for inode in moved.iter().chain(replaced.iter()) {
             self.node.settle_or_log(*inode);
+        }
+        if let Some(inode) = moved {
+            self.pay(inode, &from)?;
+        }
+        if let Some(inode) = replaced {
+            self.owed.take(inode);
         }
         let kept = replaced.and_then(|i| self.content_if_open(i).map(|d| (i, d)));
         self.node

@@ -235,12 +235,12 @@ impl Filesystem for LiveFs {
     fn flush(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        match self.0.do_commit() {
+        match self.0.do_flush(ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -262,8 +262,8 @@ impl Filesystem for LiveFs {
         }
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
-        match self.0.do_commit() {
+    fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
+        match self.0.do_flush(ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

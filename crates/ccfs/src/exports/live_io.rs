@@ -52,17 +52,19 @@ impl LiveView {
         let p = self.file(ino)?;
         self.node.settle_or_log(p.inode);
         if flags & libc::O_TRUNC != 0 {
-            // Applied at once (an export has no owed truncates) and, for a
-            // writer, committed with its writes at flush/close; a reader's
-            // handle has no flush, so its truncate commits now.
-            let durability = if writes(flags) {
-                Durability::Deferred
+            if writes(flags) {
+                // Owed to the first write (`owed.rs`); refused now if the
+                // truncate would be (no quorum).
+                if !self.node.quorum().is_quorate() {
+                    return Err(Errno::EACCES);
+                }
+                self.owed.owe(p.inode);
             } else {
-                Durability::Now
-            };
-            self.node
-                .write(Origin::Other, durability, &p.path, 0, &[], true)
-                .map_err(node_errno)?;
+                // A reader's handle has no flush: committed now.
+                self.node
+                    .write(Origin::Other, Durability::Now, &p.path, 0, &[], true)
+                    .map_err(node_errno)?;
+            }
         }
         if writes(flags) {
             // Writers bypass the page cache: every write gets its own
@@ -101,6 +103,9 @@ impl LiveView {
             }
         };
         self.node.settle_or_log(inode);
+        if let Ok(p) = self.place(ino) {
+            self.pay_or_log(p.inode, &p.path);
+        }
         self.node.read(|db| match db.get(inode) {
             Some(e) if e.kind == Kind::File => Ok(window(&e.data)),
             Some(_) => Err(Errno::EISDIR),
@@ -119,25 +124,25 @@ impl LiveView {
             Some(end) if offset < max && end > max => &data[..(max - offset) as usize],
             _ => data,
         };
-        self.node
-            .write(
-                Origin::Other,
-                Durability::Deferred,
-                &p.path,
-                offset,
-                data,
-                false,
-            )
-            .map_err(node_errno)
+        self.write_paying(p.inode, &p.path, offset, data)
     }
 
     pub(super) fn do_commit(&self) -> R<()> {
         self.node.flush().map_err(node_errno)
     }
 
+    /// flush/fsync: pay an owed truncate (a file opened with O_TRUNC and
+    /// closed unwritten is empty), commit.
+    pub(super) fn do_flush(&self, ino: u64) -> R<()> {
+        if let Ok(p) = self.place(ino) {
+            self.pay(p.inode, &p.path)?;
+        }
+        self.do_commit()
+    }
+
     pub(super) fn do_release(&self, ino: u64, flags: i32) -> R<()> {
         let result = if writes(flags) && self.export.writable() {
-            self.do_commit()
+            self.do_flush(ino)
         } else {
             Ok(())
         };
@@ -154,6 +159,7 @@ impl LiveView {
         self.check_writable()?;
         let p = self.place(ino)?;
         self.node.settle(p.inode).map_err(node_errno)?;
+        self.pay(p.inode, &p.path)?;
         let kind = p.kind;
         let look = self.look();
         if let Some(mode) = s.mode {

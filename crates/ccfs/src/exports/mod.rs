@@ -26,6 +26,7 @@ mod live_fs;
 mod live_io;
 pub mod look;
 pub mod mounts;
+mod owed;
 pub mod scope;
 pub mod space;
 
@@ -45,8 +46,11 @@ pub use mounts::Dirs;
 /// quorum, and mounts to retry) when no change arrives.
 const TICK: Duration = Duration::from_millis(250);
 const SNAPSHOT_POLL: Duration = Duration::from_secs(1);
-/// Change sets handled as one batch of invalidations at most.
+/// Change sets handled as one batch of invalidations at most, and how
+/// long a batch may wait for more: invalidations come this much later,
+/// far within the kernel's cache lifetime (`TREE_TTL`).
 const MAX_BATCH: usize = 256;
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Error)]
 pub enum ExportsError {
@@ -97,9 +101,18 @@ impl Exports {
                 while !stopping.load(Ordering::Relaxed) {
                     match changes.recv_timeout(TICK) {
                         Ok(set) => {
-                            // With what else waits, as one batch.
+                            // With what else comes within the window, as
+                            // one batch: a kernel forgets a file once for a
+                            // burst of writes to it.
                             let mut sets = vec![set];
-                            sets.extend(changes.try_iter().take(MAX_BATCH));
+                            let until = Instant::now() + BATCH_WINDOW;
+                            while sets.len() < MAX_BATCH {
+                                let left = until.saturating_duration_since(Instant::now());
+                                match changes.recv_timeout(left) {
+                                    Ok(set) => sets.push(set),
+                                    Err(_) => break,
+                                }
+                            }
                             table.changed(&sets);
                         }
                         Err(RecvTimeoutError::Timeout) => {}
