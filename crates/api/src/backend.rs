@@ -187,6 +187,10 @@ pub trait Backend: Send + Sync + 'static {
     /// duplicate; `Pruned` if the history no longer reaches back to `from`.
     /// Every change made after this returns is delivered.
     fn watch(&self, prefix: &str, from: Option<u64>) -> Result<Box<dyn Watch>, BackendError>;
+    /// After each answered request: the route's name (one of
+    /// [`crate::observe::ROUTES`]), the errno of the answer (0: success) and
+    /// how long it took, for the daemon's request counters.
+    fn request_done(&self, _route: &'static str, _errno: i32, _took: std::time::Duration) {}
     /// The export routes (`export_routes`); None: this daemon has none.
     fn exports(&self) -> Option<&dyn crate::export_routes::ExportBackend> {
         None

@@ -25,6 +25,7 @@ pub mod diff;
 pub mod export_client;
 pub mod export_routes;
 pub mod http;
+pub mod observe;
 mod quota_routes;
 pub mod rights;
 mod routes;

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::http::{self, Limits, Response};
+use crate::observe;
 use crate::rights::{peer_credentials, Access};
 use crate::routes::{self, Context};
 use crate::watch_route;
@@ -279,7 +280,8 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
         ..http::DEFAULT_LIMITS
     };
     let _ = stream.set_write_timeout(Some(http::DEFAULT_LIMITS.timeout));
-    let response = match http::read_request(&mut stream, &limits) {
+    let started = Instant::now();
+    let (route, response) = match http::read_request(&mut stream, &limits) {
         Ok(req) if watch_route::wanted(&req) => {
             let run = watch_route::Stream {
                 stop: &shared.stopping,
@@ -287,9 +289,16 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
             };
             tracing::debug!(uid = cred.uid, pid = cred.pid, target = %req.target,
                 "control socket watch");
-            if let Err(e) = watch_route::serve(&shared.ctx, access, &req, &mut stream, &run) {
+            let ended = watch_route::serve(&shared.ctx, access, &req, &mut stream, &run);
+            if let Err(e) = &ended {
                 tracing::debug!(uid = cred.uid, "control socket watch ended: {e}");
             }
+            // Counted when the stream ends: its duration is the watch's.
+            let errno = ended.map_or_else(|e| e.raw_os_error().unwrap_or(libc::EIO), |()| 0);
+            shared
+                .ctx
+                .backend
+                .request_done("watch", errno, started.elapsed());
             let _ = stream.flush();
             let _ = stream.shutdown(Shutdown::Write);
             return;
@@ -298,16 +307,21 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
             let r = routes::handle(&shared.ctx, access, &req);
             tracing::debug!(uid = cred.uid, pid = cred.pid, method = %req.method,
                 target = %req.target, status = r.status, "control socket request");
-            r
+            (observe::route_of(&req), r)
         }
         Err(e) => match e.status() {
             Some(status) => {
                 tracing::debug!(uid = cred.uid, pid = cred.pid, "control socket: {e}");
-                Response::error(status, &e.to_string(), None)
+                ("other", Response::error(status, &e.to_string(), None))
             }
             None => return,
         },
     };
+    let errno = observe::errno_of(&response);
+    shared
+        .ctx
+        .backend
+        .request_done(route, errno, started.elapsed());
     if let Err(e) = response.write_to(&mut stream) {
         tracing::debug!(uid = cred.uid, "control socket: writing the response: {e}");
     }

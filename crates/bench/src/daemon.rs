@@ -41,8 +41,9 @@ pub fn is_fuse_mount(path: &Path) -> bool {
 }
 
 /// Runs ccfs in local mode with every path inside `workdir` (on a real
-/// disk, so /proc/PID/io write_bytes sees the database writes).
-pub fn start_ccfs(bin: &Path, workdir: &Path) -> Result<Mounted, StartError> {
+/// disk, so /proc/PID/io write_bytes sees the database writes), with
+/// `extra` options at the end.
+pub fn start_ccfs(bin: &Path, extra: &[String], workdir: &Path) -> Result<Mounted, StartError> {
     let prep = |p: &Path| {
         fs::create_dir_all(p).map_err(|e| StartError::Prepare(p.display().to_string(), e))
     };
@@ -56,7 +57,7 @@ pub fn start_ccfs(bin: &Path, workdir: &Path) -> Result<Mounted, StartError> {
         prep(d)?;
     }
     let s = |p: PathBuf| p.to_string_lossy().into_owned();
-    let args = vec![
+    let mut args = vec![
         "-f".to_string(),
         "-l".into(),
         "--mount".into(),
@@ -84,6 +85,7 @@ pub fn start_ccfs(bin: &Path, workdir: &Path) -> Result<Mounted, StartError> {
         "--snapshot-dir".into(),
         s(workdir.join("snapshots")),
     ];
+    args.extend(extra.iter().cloned());
     start(
         &bin.to_string_lossy(),
         &args,

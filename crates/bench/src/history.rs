@@ -198,7 +198,7 @@ fn main() {
     let work = args
         .dir
         .join(format!("history-bench-{}", std::process::id()));
-    let mut mounted = match daemon::start_ccfs(&args.ccfs, &work) {
+    let mut mounted = match daemon::start_ccfs(&args.ccfs, &[], &work) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("history-bench: {e}");

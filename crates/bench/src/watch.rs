@@ -298,7 +298,7 @@ fn measure(bin: &Path, mount: &Path, run_dir: &Path, secs: f64) -> std::io::Resu
 fn main() {
     let args = parse_args();
     let work = args.dir.join(format!("watch-bench-{}", std::process::id()));
-    let mut mounted = match daemon::start_ccfs(&args.ccfs, &work) {
+    let mut mounted = match daemon::start_ccfs(&args.ccfs, &[], &work) {
         Ok(m) => m,
         Err(e) => {
             let log = std::fs::read_to_string(work.join("daemon.log")).unwrap_or_default();

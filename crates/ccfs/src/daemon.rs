@@ -21,6 +21,7 @@ use crate::host::{self, HostError};
 use crate::ipc_backend::{IpcBackend, LocalStatus, StatusUpdates};
 use crate::kvstore_updates::KvstoreUpdates;
 use crate::logging::{self, DebugSwitch};
+use crate::metrics::{MetricsServer, Requests, Sources};
 use crate::node::{unix_now, Interest, Node};
 use crate::process::{self, DatabaseLock, Forked, InstanceLock, ProcessError, Readiness};
 use crate::quorum::Quorum;
@@ -68,6 +69,11 @@ pub enum DaemonError {
     Api {
         path: String,
         source: ccfs_api::ApiError,
+    },
+    #[error("unable to serve metrics on '{addr}': {source}")]
+    Metrics {
+        addr: String,
+        source: std::io::Error,
     },
     #[error("unable to start thread: {0}")]
     Thread(std::io::Error),
@@ -273,6 +279,8 @@ fn serve(
             }
         });
     }
+    // Every front end counts its requests here (`--metrics` shows them).
+    let requests = Arc::new(Requests::new());
     let fs = CcfsFs::new(
         node.clone(),
         FsConfig {
@@ -281,6 +289,7 @@ fn serve(
         },
         Arc::new(StatusFiles::new(status.clone())),
         debug,
+        requests.clone(),
     );
 
     // Steps 10–11.
@@ -299,6 +308,7 @@ fn serve(
     start_flusher(&mut services, node.clone())?;
 
     // The status group runs next to the dcdb group (kvstore.md §1).
+    let mut kvstore_service = None;
     let updates: Arc<dyn StatusUpdates> = if cluster_mode {
         let durability = match opts.durability {
             DurabilityMode::Commit => ccfs_cluster::Durability::Commit,
@@ -319,6 +329,7 @@ fn serve(
         let k = kvstore.clone();
         // Bumps clinfo and leaves the status group.
         services.started("status group", move || k.shutdown());
+        kvstore_service = Some(kvstore.clone());
         Arc::new(KvstoreUpdates { service: kvstore })
     } else {
         Arc::new(LocalStatus {
@@ -327,7 +338,7 @@ fn serve(
     };
 
     // Step 13: the IPC server serves the same node and status as FUSE.
-    let ipc = start_ipc(opts, gid, nodename, &node, &status, updates)?;
+    let ipc = start_ipc(opts, gid, nodename, &node, &status, updates, &requests)?;
     services.started("ipc server", move || ipc.stop());
     let facts = DaemonFacts {
         nodename: nodename.to_string(),
@@ -337,8 +348,20 @@ fn serve(
         status: status.clone(),
         export_dir: opts.export_dir.clone(),
     };
-    let api = start_api(opts, gid, &node, &history, facts)?;
+    let api = start_api(opts, gid, &node, &history, facts, &requests)?;
     services.started("control socket", move || api.stop());
+    start_metrics(
+        &mut services,
+        opts,
+        Sources {
+            node: node.clone(),
+            history: history.clone(),
+            requests,
+            db_path: opts.db.clone(),
+            cluster_mode,
+            kvstore: kvstore_service,
+        },
+    )?;
     // Stopped before the control socket, the IPC server and the final
     // commit: export writers are refused from then on, no mount is left.
     let dirs = crate::exports::Dirs {
@@ -506,14 +529,36 @@ fn start_api(
     node: &Arc<Node>,
     history: &Arc<History>,
     facts: DaemonFacts,
+    requests: &Arc<Requests>,
 ) -> Result<ccfs_api::Server, DaemonError> {
     let socket = control_socket(opts);
-    let backend = ApiBackend::new(node.clone(), history.clone(), facts);
+    let backend = ApiBackend::new(node.clone(), history.clone(), facts, requests.clone());
     let config = ccfs_api::ServerConfig::new(&socket, gid, &opts.mount);
     ccfs_api::Server::start(config, Arc::new(backend)).map_err(|source| DaemonError::Api {
         path: display(&socket),
         source,
     })
+}
+
+/// `--metrics ADDR`: the Prometheus endpoint, stopped first at teardown.
+/// Without the option no port is opened.
+fn start_metrics(
+    services: &mut Services,
+    opts: &Options,
+    sources: Sources,
+) -> Result<(), DaemonError> {
+    let Some(addr) = &opts.metrics else {
+        return Ok(());
+    };
+    let server =
+        MetricsServer::start(addr, Box::new(move || sources.render())).map_err(|source| {
+            DaemonError::Metrics {
+                addr: addr.clone(),
+                source,
+            }
+        })?;
+    services.started("metrics", move || server.stop());
+    Ok(())
 }
 
 /// Where the control socket is (`--control-socket`, else in the run dir).
@@ -533,12 +578,14 @@ fn start_ipc(
     node: &Arc<Node>,
     status: &Arc<Mutex<Status>>,
     updates: Arc<dyn StatusUpdates>,
+    requests: &Arc<Requests>,
 ) -> Result<ccfs_ipc::Server, DaemonError> {
     let backend = IpcBackend {
         node: node.clone(),
         status: status.clone(),
         updates,
         nodename: nodename.to_string(),
+        requests: requests.clone(),
     };
     let config = ccfs_ipc::Config::new(&opts.ipc_name, gid);
     ccfs_ipc::Server::start(config, Arc::new(backend)).map_err(|source| DaemonError::Ipc {

@@ -6,11 +6,13 @@
 //! Lock order as in `status_files`: tree lock first, then status lock.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ccfs_ipc::{Backend, ClusterLogMsg, Errno, GuestConfig};
 use ccfs_memdb::Kind;
 use ccfs_status::Status;
 
+use crate::metrics::Requests;
 use crate::node::{unix_now, Node};
 
 /// Where SET_STATUS and LOG_CLUSTER_MSG go.
@@ -55,9 +57,14 @@ pub struct IpcBackend {
     pub status: Arc<Mutex<Status>>,
     pub updates: Arc<dyn StatusUpdates>,
     pub nodename: String,
+    pub requests: Arc<Requests>,
 }
 
 impl Backend for IpcBackend {
+    fn request_done(&self, op: i32, errno: Option<Errno>, took: Duration) {
+        self.requests.ipc_done(op, errno.map_or(0, |e| e.0), took);
+    }
+
     fn fs_version(&self) -> Result<Vec<u8>, Errno> {
         Ok(self.node.read(|db| {
             let vms = db.vmlist();

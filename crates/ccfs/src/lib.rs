@@ -13,6 +13,7 @@ pub mod host;
 pub mod ipc_backend;
 pub mod kvstore_updates;
 pub mod logging;
+pub mod metrics;
 pub mod node;
 pub mod plugins;
 pub mod process;

@@ -9,7 +9,7 @@
 //! (dfsm.md §10).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ccfs_corosync::CpgGroup;
 use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Mode, RequestId};
@@ -18,6 +18,7 @@ use ccfs_memdb::Change;
 use crate::corosync_conf::{ConfSync, TREE_PATH};
 use crate::cpg_link::merge_leave;
 use crate::host::{Host, Tree};
+use crate::resync_clock::ResyncClock;
 use crate::service::Shared;
 
 pub(crate) fn unix_now() -> u64 {
@@ -31,6 +32,8 @@ pub(crate) fn unix_now() -> u64 {
 #[derive(Default)]
 pub(crate) struct Core {
     pub node: Option<DcdbNode>,
+    /// The start of the state exchange in progress.
+    pub resync: ResyncClock,
 }
 
 /// What the caller of [`Shared::feed`] must still take care of.
@@ -109,6 +112,9 @@ impl Shared {
                         Action::ModeChanged(m) => {
                             tracing::info!("dcdb mode: {m:?}");
                             fx.mode_changed = true;
+                            if let Some(took) = core.resync.mode_changed(m, Instant::now()) {
+                                self.resyncs.add(took);
+                            }
                         }
                         Action::Leave { rejoin } => {
                             // A stop for good wins over an earlier rejoin.

@@ -41,6 +41,7 @@ mod host;
 mod kvstore;
 mod pending;
 mod quorum_cmap;
+mod resync_clock;
 mod service;
 mod wake;
 

@@ -16,6 +16,7 @@ use crate::core::{Core, Effects, Io};
 use crate::corosync_conf::ConfSync;
 use crate::event_loop;
 use crate::host::Host;
+use crate::resync_clock::ResyncTotals;
 use crate::wake::Wake;
 use crate::Error;
 
@@ -83,6 +84,14 @@ pub struct Status {
     /// Re-initialize attempts after leaving or losing corosync (dfsm.md §11
     /// restart), successful or not.
     pub restarts: u64,
+    /// Messages this node multicast and messages delivered to it (every
+    /// member's, its own included) since the start.
+    pub sent: u64,
+    pub delivered: u64,
+    /// Completed state exchanges (START_SYNC to SYNCED) and their summed
+    /// duration.
+    pub resyncs: u64,
+    pub resync_time: Duration,
 }
 
 /// What writer threads hand to the loop after running their request.
@@ -111,6 +120,8 @@ pub(crate) struct Shared {
     pub wake: Wake,
     pub config: Mutex<Option<ClusterConfig>>,
     pub status: Mutex<Status>,
+    /// Written under the dfsm lock, read without it.
+    pub resyncs: ResyncTotals,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -191,6 +202,7 @@ impl ClusterService {
             wake: Wake::new().map_err(Error::Wake)?,
             config: Mutex::new(None),
             status: Mutex::new(Status::default()),
+            resyncs: ResyncTotals::default(),
         });
         let thread = event_loop::spawn(Arc::clone(&shared), options)?;
         Ok(ClusterService {
@@ -212,6 +224,9 @@ impl ClusterService {
     pub fn status(&self) -> Status {
         let mut s = lock(&self.shared.status).clone();
         s.quorate = self.is_quorate();
+        s.sent = self.shared.io.cpg.messages_sent();
+        s.delivered = self.shared.io.cpg.messages_delivered();
+        (s.resyncs, s.resync_time) = self.shared.resyncs.get();
         s
     }
 

@@ -155,6 +155,10 @@ pub struct CpgGroup {
     nodeid: AtomicU32,
     pid: u32,
     mcast_try_again: AtomicU64,
+    /// Messages multicast and messages delivered (anyone's, our own
+    /// included), for the daemon's metrics.
+    sent: AtomicU64,
+    delivered: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,6 +182,8 @@ impl CpgGroup {
             nodeid: AtomicU32::new(0),
             pid: std::process::id(),
             mcast_try_again: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
         })
     }
 
@@ -267,6 +273,16 @@ impl CpgGroup {
         self.mcast_try_again.load(Ordering::Relaxed)
     }
 
+    /// Messages multicast so far (successful `cpg_mcast_joined` calls).
+    pub fn messages_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Messages delivered by `dispatch` so far, from every member.
+    pub fn messages_delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
     fn handle(&self, op: &'static str) -> Result<Arc<rc::Handle>, Error> {
         lock(&self.conn)
             .as_ref()
@@ -282,7 +298,14 @@ impl CpgGroup {
     pub fn dispatch(&self, mode: Dispatch, out: &mut Vec<CpgEvent>) -> Result<(), Error> {
         let handle = self.handle("cpg_dispatch")?;
         let result = retry_try_again("cpg_dispatch", None, || rc::dispatch(&handle, mode.flags()));
+        let before = out.len();
         EVENTS.with(|e| out.append(&mut e.borrow_mut()));
+        let delivered = out[before..]
+            .iter()
+            .filter(|e| matches!(e, CpgEvent::Deliver { .. }))
+            .count();
+        self.delivered
+            .fetch_add(delivered as u64, Ordering::Relaxed);
         if let Err(e) = &result {
             if e.is_disconnect() {
                 drop(handle);
@@ -305,7 +328,9 @@ impl CpgGroup {
                 self.mcast_try_again.fetch_add(1, Ordering::Relaxed);
             }
             r
-        })
+        })?;
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Leave the group but keep the handle (pmxcfs's LEAVE mode, rejoined

@@ -4,6 +4,8 @@
 //! or stores data. Methods may be called from several connection threads at
 //! once.
 
+use std::time::Duration;
+
 use crate::errno::Errno;
 
 /// The message of op 7 LOG_CLUSTER_MSG (ipc.md §5 op 7), already validated.
@@ -81,4 +83,10 @@ pub trait Backend: Send + Sync {
 
     /// Ops 11/13: the config of guest `vmid` (≥ 100) found through the VM list.
     fn guest_config(&self, vmid: u32) -> GuestConfig;
+
+    /// After each answered request: its operation code (unknown ones
+    /// included), the errno it was answered with (`None`: success) and how
+    /// long it took, for the daemon's request counters. Must be cheap: it
+    /// runs on every request.
+    fn request_done(&self, _op: i32, _errno: Option<Errno>, _took: Duration) {}
 }

@@ -1,6 +1,8 @@
 //! One request in, one response out (C's `s1_msg_process_fn`): decoding,
 //! access checks and the call into the [`Backend`].
 
+use std::time::Instant;
+
 use crate::access::{is_private, normalize, Access, Credentials};
 use crate::backend::{Backend, ClusterLogMsg, GuestConfig};
 use crate::errno::Errno;
@@ -26,6 +28,7 @@ pub struct Peer {
 
 /// Handles one request message (the whole ring chunk).
 pub fn handle(backend: &dyn Backend, peer: &Peer, msg: &[u8]) -> Outcome {
+    let started = Instant::now();
     let Ok((id, decoded)) = request::decode(msg) else {
         return Outcome::Disconnect;
     };
@@ -39,7 +42,9 @@ pub fn handle(backend: &dyn Backend, peer: &Peer, msg: &[u8]) -> Outcome {
     } else {
         decoded.and_then(|req| run(backend, peer, read_only, req))
     };
-    Outcome::Reply(encode_response(id, &result))
+    let reply = encode_response(id, &result);
+    backend.request_done(id, result.err(), started.elapsed());
+    Outcome::Reply(reply)
 }
 
 fn text(b: &[u8]) -> Result<&str, Errno> {

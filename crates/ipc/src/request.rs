@@ -19,6 +19,23 @@ pub mod op {
     pub const GET_GUEST_CONFIG_PROPERTY: i32 = 11;
     pub const VERIFY_TOKEN: i32 = 12;
     pub const GET_GUEST_CONFIG_PROPERTIES: i32 = 13;
+
+    /// Every operation with a name for counters and logs (C's
+    /// `CFS_IPC_*` in lower case).
+    pub const NAMES: [(i32, &str); 12] = [
+        (GET_FS_VERSION, "get_fs_version"),
+        (GET_CLUSTER_INFO, "get_cluster_info"),
+        (GET_GUEST_LIST, "get_guest_list"),
+        (SET_STATUS, "set_status"),
+        (GET_STATUS, "get_status"),
+        (GET_CONFIG, "get_config"),
+        (LOG_CLUSTER_MSG, "log_cluster_msg"),
+        (GET_CLUSTER_LOG, "get_cluster_log"),
+        (GET_RRD_DUMP, "get_rrd_dump"),
+        (GET_GUEST_CONFIG_PROPERTY, "get_guest_config_property"),
+        (VERIFY_TOKEN, "verify_token"),
+        (GET_GUEST_CONFIG_PROPERTIES, "get_guest_config_properties"),
+    ];
 }
 
 /// Largest SET_STATUS value (`CFS_MAX_STATUS_SIZE`, ipc.md §5 op 4).

@@ -135,6 +135,41 @@ fn guest_property_vectors_from_the_scanner_alone() {
 }
 
 #[test]
+fn every_answered_request_is_reported_once_with_its_op_and_errno() {
+    let mock = local_rich_mock();
+    mock.done.lock().unwrap().clear();
+    let rw = peer(Access::ReadWrite);
+    let ro = peer(Access::ReadOnly);
+    let cases: [(&Peer, Vec<u8>, (i32, i32)); 5] = [
+        (&rw, req(1, b""), (1, 0)),
+        (&rw, req(6, b"no/such/file.cfg\0"), (6, libc::ENOENT)),
+        (&ro, req(4, &[0u8; 256]), (4, libc::EPERM)),
+        (&rw, req(1, b"junk"), (1, libc::EINVAL)),
+        (&rw, req(99, b""), (99, libc::ECHRNG)),
+    ];
+    for (p, msg, _) in &cases {
+        assert!(matches!(handle(mock.as_ref(), p, msg), Outcome::Reply(_)));
+    }
+    // a disconnect is no request
+    assert_eq!(
+        handle(mock.as_ref(), &rw, &req(-3, b"")),
+        Outcome::Disconnect
+    );
+    let want: Vec<(i32, i32)> = cases.iter().map(|c| c.2).collect();
+    assert_eq!(*mock.done.lock().unwrap(), want);
+}
+
+#[test]
+fn every_op_has_a_distinct_name() {
+    let names = ccfs_ipc::request::op::NAMES;
+    for (i, (code, name)) in names.iter().enumerate() {
+        assert!(!name.is_empty());
+        assert!(names[i + 1..].iter().all(|(c, n)| c != code && n != name));
+    }
+    assert!(names.contains(&(6, "get_config")));
+}
+
+#[test]
 fn random_requests_never_panic_and_always_frame_correctly() {
     let mock = local_rich_mock();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;

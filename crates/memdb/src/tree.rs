@@ -164,6 +164,12 @@ impl Memdb {
         self.entries.len() <= 1
     }
 
+    /// Bytes of file content in the tree: what `Limits::max_total_bytes`
+    /// is checked against.
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
     pub(crate) fn lookup_inode(&self, path: &str) -> Option<Inode> {
         if path == "." {
             return Some(ROOT);

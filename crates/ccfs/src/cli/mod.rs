@@ -156,6 +156,10 @@ pub struct Options {
     #[arg(long, value_name = "MODE", value_enum, default_value_t = DurabilityMode::Commit)]
     pub durability: DurabilityMode,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics: HOST:PORT as
+    /// given, or a bare PORT (or :PORT) on 127.0.0.1 [default: off]
+    #[arg(long, value_name = "[HOST:]PORT", value_parser = metrics_addr)]
+    pub metrics: Option<String>,
     /// Where each export of the tree is mounted (DIR/NAME), for virtiofsd
     /// to share into a guest
     #[arg(long, value_name = "DIR", default_value = DEFAULT_EXPORT_DIR)]
@@ -196,6 +200,11 @@ fn non_empty(s: &str) -> Result<String, String> {
     }
 }
 
+fn metrics_addr(s: &str) -> Result<String, String> {
+    crate::metrics::listen_addr(s)
+        .ok_or_else(|| "want PORT, :PORT or HOST:PORT (an IPv6 host in brackets)".into())
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -222,6 +231,7 @@ impl Default for Options {
             history_max_bytes: DEFAULT_HISTORY_MAX_BYTES,
             control_socket: None,
             durability: DurabilityMode::Commit,
+            metrics: None,
             export_dir: DEFAULT_EXPORT_DIR.into(),
             snapshot_dir: DEFAULT_SNAPSHOT_DIR.into(),
         }
@@ -388,6 +398,17 @@ mod tests {
         let o = parse(&["--mount", "/a", "-f", "--mount", "/b", "-f"]).unwrap();
         assert_eq!(o.mount, PathBuf::from("/b"));
         assert!(o.foreground);
+    }
+
+    #[test]
+    fn metrics_is_off_by_default_and_a_bare_port_is_loopback() {
+        assert_eq!(parse(&[]).unwrap().metrics, None);
+        let m = |v: &str| parse(&["--metrics", v]).unwrap().metrics;
+        assert_eq!(m("9105").as_deref(), Some("127.0.0.1:9105"));
+        assert_eq!(m(":9105").as_deref(), Some("127.0.0.1:9105"));
+        assert_eq!(m("0.0.0.0:9105").as_deref(), Some("0.0.0.0:9105"));
+        assert_eq!(kind(&["--metrics", "nine"]), ErrorKind::ValueValidation);
+        assert_eq!(kind(&["--metrics"]), ErrorKind::InvalidValue);
     }
 
     #[test]

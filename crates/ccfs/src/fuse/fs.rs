@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use fuser::{
     AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, Filesystem, Generation,
@@ -14,6 +14,7 @@ use fuser::{
 };
 
 use super::attr;
+use super::counting::FuseOp;
 use super::entries::SetAttr;
 use super::CcfsFs;
 
@@ -43,7 +44,11 @@ impl Filesystem for CcfsFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.do_lookup(parent.0, name) {
+        match self.counted(
+            FuseOp::Lookup,
+            Instant::now(),
+            self.do_lookup(parent.0, name),
+        ) {
             Ok((a, ttl)) => reply.entry(&ttl, &a, GEN),
             Err(Errno::ENOENT) => match self.negative_ttl(parent.0, name) {
                 // Node id 0: "no such name", cached like an entry.
@@ -55,7 +60,7 @@ impl Filesystem for CcfsFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.do_getattr(ino.0) {
+        match self.counted(FuseOp::Getattr, Instant::now(), self.do_getattr(ino.0)) {
             Ok((a, ttl)) => reply.attr(&ttl, &a),
             Err(e) => reply.error(e),
         }
@@ -87,14 +92,14 @@ impl Filesystem for CcfsFs {
             mtime,
             via_handle: fh.is_some(),
         };
-        match self.do_setattr(ino.0, s) {
+        match self.counted(FuseOp::Setattr, Instant::now(), self.do_setattr(ino.0, s)) {
             Ok((a, ttl)) => reply.attr(&ttl, &a),
             Err(e) => reply.error(e),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.do_readlink(ino.0) {
+        match self.counted(FuseOp::Readlink, Instant::now(), self.do_readlink(ino.0)) {
             Ok(t) => reply.data(t.as_bytes()),
             Err(e) => reply.error(e),
         }
@@ -110,7 +115,7 @@ impl Filesystem for CcfsFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Mknod, Errno::ENOSYS));
     }
 
     fn mkdir(
@@ -122,21 +127,29 @@ impl Filesystem for CcfsFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.do_mkdir(parent.0, name) {
+        match self.counted(FuseOp::Mkdir, Instant::now(), self.do_mkdir(parent.0, name)) {
             Ok((a, ttl)) => reply.entry(&ttl, &a, GEN),
             Err(e) => reply.error(e),
         }
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.do_remove(parent.0, name, false) {
+        match self.counted(
+            FuseOp::Unlink,
+            Instant::now(),
+            self.do_remove(parent.0, name, false),
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.do_remove(parent.0, name, true) {
+        match self.counted(
+            FuseOp::Rmdir,
+            Instant::now(),
+            self.do_remove(parent.0, name, true),
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -150,7 +163,7 @@ impl Filesystem for CcfsFs {
         _target: &Path,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Symlink, Errno::ENOSYS));
     }
 
     fn rename(
@@ -163,7 +176,11 @@ impl Filesystem for CcfsFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        match self.do_rename(parent.0, name, newparent.0, newname, flags) {
+        match self.counted(
+            FuseOp::Rename,
+            Instant::now(),
+            self.do_rename(parent.0, name, newparent.0, newname, flags),
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -177,11 +194,11 @@ impl Filesystem for CcfsFs {
         _newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::EPERM);
+        reply.error(self.refused(FuseOp::Link, Errno::EPERM));
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.do_open(ino.0, flags.0) {
+        match self.counted(FuseOp::Open, Instant::now(), self.do_open(ino.0, flags.0)) {
             Ok((fh, f)) => reply.opened(FileHandle(fh), f),
             Err(e) => reply.error(e),
         }
@@ -198,7 +215,11 @@ impl Filesystem for CcfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.do_read(ino.0, fh.0, offset, size) {
+        match self.counted(
+            FuseOp::Read,
+            Instant::now(),
+            self.do_read(ino.0, fh.0, offset, size),
+        ) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
         }
@@ -216,7 +237,11 @@ impl Filesystem for CcfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.do_write(ino.0, fh.0, offset, data) {
+        match self.counted(
+            FuseOp::Write,
+            Instant::now(),
+            self.do_write(ino.0, fh.0, offset, data),
+        ) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
@@ -230,7 +255,7 @@ impl Filesystem for CcfsFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        match self.do_commit(ino.0) {
+        match self.counted(FuseOp::Flush, Instant::now(), self.do_commit(ino.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -246,21 +271,25 @@ impl Filesystem for CcfsFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.do_release(ino.0, fh.0, flags.0) {
+        match self.counted(
+            FuseOp::Release,
+            Instant::now(),
+            self.do_release(ino.0, fh.0, flags.0),
+        ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
-        match self.do_commit(ino.0) {
+        match self.counted(FuseOp::Fsync, Instant::now(), self.do_commit(ino.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.do_opendir(ino.0) {
+        match self.counted(FuseOp::Opendir, Instant::now(), self.do_opendir(ino.0)) {
             Ok((fh, f)) => reply.opened(FileHandle(fh), f),
             Err(e) => reply.error(e),
         }
@@ -274,7 +303,7 @@ impl Filesystem for CcfsFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let items = match self.dir_items(fh.0) {
+        let items = match self.counted(FuseOp::Readdir, Instant::now(), self.dir_items(fh.0)) {
             Ok(i) => i,
             Err(e) => return reply.error(e),
         };
@@ -295,7 +324,9 @@ impl Filesystem for CcfsFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        let since = Instant::now();
         self.handles.remove(fh.0);
+        let _ = self.counted(FuseOp::Releasedir, since, Ok(()));
         reply.ok();
     }
 
@@ -307,7 +338,7 @@ impl Filesystem for CcfsFs {
         _ds: bool,
         reply: ReplyEmpty,
     ) {
-        match self.do_commit(ino.0) {
+        match self.counted(FuseOp::Fsyncdir, Instant::now(), self.do_commit(ino.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -315,7 +346,9 @@ impl Filesystem for CcfsFs {
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         // Answered from the tree whatever the path (memdb.md §4.8).
+        let since = Instant::now();
         let s = self.node.read(|db| db.statfs());
+        let _ = self.counted(FuseOp::Statfs, since, Ok(()));
         reply.statfs(
             s.blocks, s.bfree, s.bfree, s.files, s.ffree, s.bsize, s.namemax, s.bsize,
         );
@@ -333,7 +366,7 @@ impl Filesystem for CcfsFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Setxattr, Errno::ENOSYS));
     }
 
     fn getxattr(
@@ -344,15 +377,15 @@ impl Filesystem for CcfsFs {
         _size: u32,
         reply: ReplyXattr,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Getxattr, Errno::ENOSYS));
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Listxattr, Errno::ENOSYS));
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Removexattr, Errno::ENOSYS));
     }
 
     fn create(
@@ -365,7 +398,11 @@ impl Filesystem for CcfsFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.do_create(parent.0, name) {
+        match self.counted(
+            FuseOp::Create,
+            Instant::now(),
+            self.do_create(parent.0, name),
+        ) {
             Ok((a, ttl)) => reply.created(&ttl, &a, GEN, FileHandle(0), self.writer_open_flags()),
             Err(e) => reply.error(e),
         }
@@ -375,7 +412,7 @@ impl Filesystem for CcfsFs {
     // emulation for fallocate, generic lseek and copy, mode checks from the
     // reported attributes for access (fuse.md §5).
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Access, Errno::ENOSYS));
     }
 
     fn ioctl(
@@ -389,7 +426,7 @@ impl Filesystem for CcfsFs {
         _out_size: u32,
         reply: ReplyIoctl,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Ioctl, Errno::ENOSYS));
     }
 
     fn poll(
@@ -402,7 +439,7 @@ impl Filesystem for CcfsFs {
         _flags: PollFlags,
         reply: ReplyPoll,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Poll, Errno::ENOSYS));
     }
 
     fn fallocate(
@@ -415,7 +452,7 @@ impl Filesystem for CcfsFs {
         _mode: i32,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Fallocate, Errno::ENOSYS));
     }
 
     fn lseek(
@@ -427,7 +464,7 @@ impl Filesystem for CcfsFs {
         _whence: i32,
         reply: ReplyLseek,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::Lseek, Errno::ENOSYS));
     }
 
     fn copy_file_range(
@@ -443,6 +480,6 @@ impl Filesystem for CcfsFs {
         _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(self.refused(FuseOp::CopyFileRange, Errno::ENOSYS));
     }
 }

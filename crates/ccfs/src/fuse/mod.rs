@@ -4,6 +4,7 @@
 //! attributes (§3) and kernel caching.
 
 pub(crate) mod attr;
+mod counting;
 mod dir;
 mod entries;
 mod errno;
@@ -17,11 +18,13 @@ mod notify;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use counting::FuseOp;
 pub use entries::NAME_MAX;
 pub use errno::errno_of;
 pub use notify::spawn_invalidator;
 
 use crate::logging::DebugSwitch;
+use crate::metrics::Requests;
 use crate::node::Node;
 use crate::render::Renderer;
 use files::OpenFiles;
@@ -50,6 +53,8 @@ pub struct CcfsFs {
     handles: Handles,
     /// Open tree files: handle counts, versions, removed files' content.
     files: OpenFiles,
+    /// Where every answered request is counted.
+    requests: Arc<Requests>,
 }
 
 impl CcfsFs {
@@ -58,6 +63,7 @@ impl CcfsFs {
         cfg: FsConfig,
         renderer: Arc<dyn Renderer>,
         debug: DebugSwitch,
+        requests: Arc<Requests>,
     ) -> CcfsFs {
         CcfsFs {
             node,
@@ -66,6 +72,7 @@ impl CcfsFs {
             debug,
             handles: Handles::default(),
             files: OpenFiles::default(),
+            requests,
         }
     }
 }

@@ -35,6 +35,7 @@ fn fs_with(quorum: Quorum) -> (CcfsFs, Arc<Node>) {
         },
         Arc::new(Fixed),
         DebugSwitch::detached(false),
+        Arc::new(crate::metrics::Requests::new()),
     );
     (fs, node)
 }

@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ccfs_api::{
     Backend, BackendError, DirEntry, LogEntry, PlannedChange, QuotaInfo, SnapshotEntry,
@@ -20,6 +21,7 @@ use super::restore::{self, Step};
 use super::tree::current_tree;
 use super::watch::LiveWatch;
 use super::History;
+use crate::metrics::Requests;
 use crate::node::quota::{self, Quota, QUOTA_FILE};
 use crate::node::{unix_now, Node, NodeError, Origin};
 
@@ -42,6 +44,7 @@ pub struct ApiBackend {
     pub facts: DaemonFacts,
     /// Watches running now.
     watchers: Arc<AtomicUsize>,
+    pub requests: Arc<Requests>,
 }
 
 pub(super) fn journal_error(e: JournalError) -> BackendError {
@@ -85,12 +88,18 @@ fn kind_name(k: EntryKind) -> String {
 }
 
 impl ApiBackend {
-    pub fn new(node: Arc<Node>, history: Arc<History>, facts: DaemonFacts) -> ApiBackend {
+    pub fn new(
+        node: Arc<Node>,
+        history: Arc<History>,
+        facts: DaemonFacts,
+        requests: Arc<Requests>,
+    ) -> ApiBackend {
         ApiBackend {
             node,
             history,
             facts,
             watchers: Arc::default(),
+            requests,
         }
     }
 
@@ -170,6 +179,10 @@ impl ApiBackend {
 }
 
 impl Backend for ApiBackend {
+    fn request_done(&self, route: &'static str, errno: i32, took: Duration) {
+        self.requests.api_done(route, errno, took);
+    }
+
     fn status(&self) -> Value {
         super::status::status(self)
     }

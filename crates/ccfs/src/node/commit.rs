@@ -16,6 +16,7 @@ use ccfs_memdb::{AppliedOp, Batch, Memdb, Root, Row, Stamp, StoreError};
 
 use super::stream::{ChangeRecord, ChangeSet, Source};
 use super::{Durability, Node, NodeError, NodeResult, Origin, State, MAX_COMMIT_DELAY};
+use crate::metrics::Histogram;
 
 /// Work that must be done, with the disk lock held, before each commit of
 /// the tree reaches SQLite: the history journal writes the records of the
@@ -28,6 +29,11 @@ pub trait BeforeCommit: Send + Sync {
 impl Node {
     pub fn set_before_commit(&self, hook: Arc<dyn BeforeCommit>) {
         let _ = self.before_commit.set(hook);
+    }
+
+    /// The durations of the SQLite commits (and resync rewrites) so far.
+    pub fn commit_latency(&self) -> &Histogram {
+        &self.commit_latency
     }
 
     /// Local mode's replicator: apply now, publish, persist.
@@ -145,6 +151,8 @@ impl Node {
         if batch.is_empty() {
             return Ok(());
         }
+        // Timed with its fsync in `--durability sync`: what a writer waits.
+        let started = Instant::now();
         let result = disk
             .store
             .commit(&batch)
@@ -152,6 +160,7 @@ impl Node {
                 Some(db) => ccfs_store::sync_to_disk(db),
                 None => Ok(()),
             });
+        self.commit_latency.observe(started.elapsed());
         let Err(e) = result else {
             self.health.committed();
             return Ok(());
@@ -232,7 +241,9 @@ impl Tree for ClusterTree<'_, '_> {
         self.st.dirty_since = None;
         let mut disk = self.node.disk.lock().unwrap_or_else(|p| p.into_inner());
         self.node.run_before_commit();
+        let started = Instant::now();
         let result = disk.store.replace_all(rows, root);
+        self.node.commit_latency.observe(started.elapsed());
         match result {
             Ok(()) => self.node.health.committed(),
             Err(_) => {

@@ -27,6 +27,7 @@ use ccfs_cluster::{ClusterService, PendingRows, Request};
 use ccfs_memdb::{Memdb, NodeId, Op, Stamp, Store};
 use thiserror::Error;
 
+use crate::metrics::Histogram;
 use crate::quorum::Quorum;
 pub use commit::BeforeCommit;
 pub use health::CommitHealth;
@@ -163,6 +164,8 @@ pub struct Node {
     /// The subtree quotas of the tree's quota file, parsed once per version.
     quotas: quota::QuotaCache,
     health: CommitHealth,
+    /// How long each SQLite commit took (`commit.rs`), for the metrics.
+    commit_latency: Histogram,
 }
 
 /// Seconds since the epoch, as memdb stamps them.
@@ -198,6 +201,7 @@ impl Node {
             owed: OwedTruncates::default(),
             quotas: quota::QuotaCache::default(),
             health: CommitHealth::default(),
+            commit_latency: Histogram::new(),
         }
     }
 

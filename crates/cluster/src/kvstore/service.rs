@@ -62,6 +62,10 @@ pub struct KvstoreState {
     pub joined: bool,
     /// Re-initialize attempts after a leave or a lost corosync.
     pub restarts: u64,
+    /// Messages this node multicast and messages delivered to it (every
+    /// member's, its own included) since the start.
+    pub sent: u64,
+    pub delivered: u64,
 }
 
 pub(crate) struct KvShared {
@@ -221,6 +225,8 @@ impl KvstoreService {
                 .unwrap_or_default(),
             joined: self.shared.cpg.is_joined(),
             restarts: self.shared.restarts.load(Ordering::SeqCst),
+            sent: self.shared.cpg.messages_sent(),
+            delivered: self.shared.cpg.messages_delivered(),
         }
     }
 

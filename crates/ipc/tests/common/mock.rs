@@ -25,6 +25,8 @@ pub struct Mock {
     /// vmid → (node, config dir), in VM-list order.
     pub guests: Mutex<Vec<(u32, String, &'static str)>>,
     pub block_path: Mutex<Option<String>>,
+    /// (op, errno or 0) of every `request_done` report, in order.
+    pub done: Mutex<Vec<(i32, i32)>>,
     gate: (Mutex<(bool, bool)>, Condvar),
 }
 
@@ -141,6 +143,12 @@ impl Backend for Mock {
     fn rrd_dump(&self) -> Result<Vec<u8>, Errno> {
         self.call("rrd_dump".into());
         self.canned()
+    }
+    fn request_done(&self, op: i32, errno: Option<Errno>, _took: std::time::Duration) {
+        self.done
+            .lock()
+            .unwrap()
+            .push((op, errno.map_or(0, |e| e.0)));
     }
     fn guest_ids(&self) -> Vec<u32> {
         self.guests.lock().unwrap().iter().map(|g| g.0).collect()
