@@ -191,4 +191,8 @@ pub trait Backend: Send + Sync + 'static {
     /// [`crate::observe::ROUTES`]), the errno of the answer (0: success) and
     /// how long it took, for the daemon's request counters.
     fn request_done(&self, _route: &'static str, _errno: i32, _took: std::time::Duration) {}
+    /// The export routes (`export_routes`); None: this daemon has none.
+    fn exports(&self) -> Option<&dyn crate::export_routes::ExportBackend> {
+        None
+    }
 }

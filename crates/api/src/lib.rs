@@ -22,6 +22,8 @@ pub mod cli;
 pub mod client;
 pub mod client_watch;
 pub mod diff;
+pub mod export_client;
+pub mod export_routes;
 pub mod http;
 pub mod observe;
 mod quota_routes;
@@ -40,6 +42,7 @@ pub use backend::{
 pub use cli::{ClientCommand, QuotaCommand, SnapshotCommand};
 pub use client::{Client, ClientError, FileReply};
 pub use client_watch::WatchStream;
+pub use export_routes::{ExportBackend, ExportInfo, ExportSpec};
 pub use routes::status_of;
 pub use server::{ApiError, Server, ServerConfig};
 

@@ -8,7 +8,7 @@ use crate::url::Target;
 
 /// The routes of version 1, as reported; anything else is `other`. A
 /// `watch` is reported when its stream ends (its duration is the watch's).
-pub const ROUTES: [&str; 9] = [
+pub const ROUTES: [&str; 10] = [
     "status",
     "log",
     "files",
@@ -16,6 +16,7 @@ pub const ROUTES: [&str; 9] = [
     "restore",
     "snapshots",
     "quotas",
+    "exports",
     "watch",
     "other",
 ];

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, BackendError};
 use crate::diff;
+use crate::export_routes;
 use crate::http::{Request, Response};
 use crate::quota_routes;
 use crate::rights::{self, child_path, Access};
@@ -91,6 +92,7 @@ fn route(ctx: &Context, access: Access, req: &Request, t: &Target) -> Answer {
         ("POST", ["v1", "restore"]) => restore(ctx, access, t),
         (_, ["v1", "snapshots", ..]) => snapshot_routes::route(ctx, access, method, &segs[2..], t),
         (_, ["v1", "quotas"]) => quota_routes::route(ctx, access, method, t),
+        (_, ["v1", "exports", ..]) => export_routes::route(ctx, access, method, &segs[2..], t),
         (_, ["v1", "status" | "log" | "diff"] | ["v1", "files", ..]) => Err(not_allowed("GET")),
         (_, ["v1", "restore"]) => Err(not_allowed("POST")),
         _ => Err(not_found(req)),

@@ -24,7 +24,7 @@ pub enum StartError {
     Prepare(String, std::io::Error),
 }
 
-fn is_fuse_mount(path: &Path) -> bool {
+pub fn is_fuse_mount(path: &Path) -> bool {
     let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
@@ -80,6 +80,10 @@ pub fn start_ccfs(bin: &Path, extra: &[String], workdir: &Path) -> Result<Mounte
         "192.0.2.1".into(),
         "--ipc-name".into(),
         format!("ccfs-bench-{}", std::process::id()),
+        "--export-dir".into(),
+        s(workdir.join("exports")),
+        "--snapshot-dir".into(),
+        s(workdir.join("snapshots")),
     ];
     args.extend(extra.iter().cloned());
     start(

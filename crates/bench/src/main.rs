@@ -4,9 +4,15 @@
 //! ```text
 //! ccfs-bench --ccfs target/release/ccfs [--dir /var/tmp] [--ccfs-arg ARG]...
 //! ccfs-bench --mount /etc/pve -- pmxcfs -f -l     # any daemon command line
+//! ccfs-bench --ccfs target/release/ccfs --export   # also through an export mount
 //! ```
+//!
+//! `--export` runs the same loops a second time through an rw export of
+//! the subtree `bench` (`ccfs export add`), and reports the export's rates
+//! as a fraction of the main mount's.
 
 mod daemon;
+mod export;
 
 use serde_json::{json, Value};
 use std::fs::{self, OpenOptions};
@@ -25,6 +31,7 @@ struct Args {
     dir: PathBuf,
     mount: Option<PathBuf>,
     command: Vec<String>,
+    export: bool,
 }
 
 fn usage() -> ! {
@@ -41,6 +48,7 @@ fn parse_args() -> Args {
         dir: PathBuf::from("/var/tmp"),
         mount: None,
         command: Vec::new(),
+        export: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -49,11 +57,12 @@ fn parse_args() -> Args {
             "--dir" => a.dir = it.next().unwrap_or_else(|| usage()).into(),
             "--ccfs-arg" => a.ccfs_args.push(it.next().unwrap_or_else(|| usage())),
             "--mount" => a.mount = Some(it.next().unwrap_or_else(|| usage()).into()),
+            "--export" => a.export = true,
             "--" => a.command = it.by_ref().collect(),
             _ => usage(),
         }
     }
-    if a.ccfs.is_none() == a.command.is_empty() {
+    if a.ccfs.is_none() == a.command.is_empty() || (a.export && a.ccfs.is_none()) {
         usage();
     }
     a
@@ -263,9 +272,12 @@ fn main() {
     };
     mounted.workdir = Some(work.clone());
     let t0 = Instant::now();
-    let result = measure(&mounted.mount, mounted.pid);
+    let mut result = measure(&mounted.mount, mounted.pid);
     // leave another daemon's tree as we found it
     let _ = fs::remove_dir_all(mounted.mount.join("ccfs-bench"));
+    if let (true, Some(bin), Ok(main)) = (args.export, &args.ccfs, &result) {
+        result = export::measure_export(bin, &work, &mounted, main.clone(), measure);
+    }
     let label = match &args.ccfs {
         Some(b) => b.display().to_string(),
         None => args.command.join(" "),

@@ -63,6 +63,8 @@ pub enum DaemonError {
     History(#[from] HistoryError),
     #[error("unable to start the history group: {0}")]
     HistoryGroup(#[from] ccfs_history_group::GroupError),
+    #[error(transparent)]
+    Exports(crate::exports::ExportsError),
     #[error("unable to start the control socket '{path}': {source}")]
     Api {
         path: String,
@@ -344,6 +346,7 @@ fn serve(
         db_path: opts.db.clone(),
         node_ip,
         status: status.clone(),
+        export_dir: opts.export_dir.clone(),
     };
     let api = start_api(opts, gid, &node, &history, facts, &requests)?;
     services.started("control socket", move || api.stop());
@@ -359,6 +362,15 @@ fn serve(
             kvstore: kvstore_service,
         },
     )?;
+    // Stopped before the control socket, the IPC server and the final
+    // commit: export writers are refused from then on, no mount is left.
+    let dirs = crate::exports::Dirs {
+        exports: opts.export_dir.clone(),
+        snapshots: opts.snapshot_dir.clone(),
+    };
+    let exports = crate::exports::Exports::start(node.clone(), history.clone(), dirs, gid)
+        .map_err(DaemonError::Exports)?;
+    services.started("exports", move || exports.stop());
     {
         // Clients see the restart flag and wait for the next daemon.
         let run_dir = opts.run_dir.clone();

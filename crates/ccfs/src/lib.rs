@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
+pub mod exports;
 pub mod fuse;
 pub mod history;
 pub mod host;

@@ -5,6 +5,7 @@
 //! The daemon embeds [`ClientCommand`] into its own clap parser and calls
 //! [`run`]; tests call [`execute`] with a buffer for stdout.
 
+pub mod export;
 pub mod output;
 pub mod status;
 mod watch;
@@ -74,6 +75,9 @@ pub enum ClientCommand {
     /// Subtree quotas (bytes, entries), enforced by every ccfs node
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Subtrees served as FUSE mounts of their own (for virtiofsd)
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -242,6 +246,7 @@ pub fn execute(cmd: ClientCommand, socket: &Path, out: &mut dyn Write) -> Result
         }
         ClientCommand::Snapshot(cmd) => snapshot(&client, cmd, out)?,
         ClientCommand::Quota(cmd) => quota(&client, cmd, out)?,
+        ClientCommand::Export(cmd) => export::run(&client, cmd, out)?,
     }
     out.flush()?;
     Ok(())

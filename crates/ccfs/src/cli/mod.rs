@@ -22,6 +22,8 @@ pub const DEFAULT_RRD_DIR: &str = "/var/lib/rrdcached/db";
 pub const DEFAULT_LOG_FILE: &str = "/var/log/ccfs.log";
 pub const DEFAULT_HISTORY_KEEP_DAYS: u32 = 30;
 pub const DEFAULT_HISTORY_MAX_BYTES: u64 = 128 * 1024 * 1024;
+pub const DEFAULT_EXPORT_DIR: &str = "/run/ccfs/exports";
+pub const DEFAULT_SNAPSHOT_DIR: &str = "/run/ccfs/snapshots";
 
 /// How `config.db` is opened (README, "Differences from C").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +160,14 @@ pub struct Options {
     /// given, or a bare PORT (or :PORT) on 127.0.0.1 [default: off]
     #[arg(long, value_name = "[HOST:]PORT", value_parser = metrics_addr)]
     pub metrics: Option<String>,
+    /// Where each export of the tree is mounted (DIR/NAME), for virtiofsd
+    /// to share into a guest
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_EXPORT_DIR)]
+    pub export_dir: PathBuf,
+
+    /// Where each snapshot of the history is mounted read-only (DIR/NAME)
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_SNAPSHOT_DIR)]
+    pub snapshot_dir: PathBuf,
 }
 
 /// The whole command line. Client subcommands are meant to be added here
@@ -222,6 +232,8 @@ impl Default for Options {
             control_socket: None,
             durability: DurabilityMode::Commit,
             metrics: None,
+            export_dir: DEFAULT_EXPORT_DIR.into(),
+            snapshot_dir: DEFAULT_SNAPSHOT_DIR.into(),
         }
     }
 }
@@ -246,6 +258,8 @@ impl Options {
             &mut self.corosync_conf,
             &mut self.rrd_dir,
             &mut self.log_file,
+            &mut self.export_dir,
+            &mut self.snapshot_dir,
         ] {
             if p.is_relative() {
                 *p = cwd.join(&*p);

@@ -3,14 +3,14 @@
 //! enforced by memdb and the node); what is here is dispatch (§2),
 //! attributes (§3) and kernel caching.
 
-mod attr;
+pub(crate) mod attr;
 mod counting;
 mod dir;
 mod entries;
 mod errno;
-mod files;
+pub(crate) mod files;
 mod fs;
-mod handles;
+pub(crate) mod handles;
 mod ino;
 mod io;
 mod notify;
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use counting::FuseOp;
+pub use entries::NAME_MAX;
 pub use errno::errno_of;
 pub use notify::spawn_invalidator;
 

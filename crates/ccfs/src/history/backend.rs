@@ -34,6 +34,8 @@ pub struct DaemonFacts {
     pub node_ip: IpAddr,
     /// The status store behind `.members` (members, online flags, IPs).
     pub status: Arc<Mutex<Status>>,
+    /// Where this node mounts the exports (`--export-dir`).
+    pub export_dir: std::path::PathBuf,
 }
 
 pub struct ApiBackend {
@@ -55,7 +57,7 @@ pub(super) fn journal_error(e: JournalError) -> BackendError {
     }
 }
 
-fn node_error(e: NodeError) -> BackendError {
+pub(crate) fn node_error(e: NodeError) -> BackendError {
     match e {
         NodeError::NotQuorate | NodeError::Closed | NodeError::Unavailable => {
             BackendError::Unavailable(e.to_string())
@@ -146,7 +148,7 @@ impl ApiBackend {
 
 impl ApiBackend {
     /// The quotas the tree holds now.
-    fn quota_list(&self) -> Vec<Quota> {
+    pub(crate) fn quota_list(&self) -> Vec<Quota> {
         let text = self
             .node
             .read(|db| db.lookup(QUOTA_FILE).map(|e| e.data.clone()));
@@ -165,7 +167,7 @@ impl ApiBackend {
     }
 
     /// Write the quota file back as an ordinary (replicated) change.
-    fn save_quotas(&self, quotas: &[Quota]) -> Result<(), BackendError> {
+    pub(crate) fn save_quotas(&self, quotas: &[Quota]) -> Result<(), BackendError> {
         let dir = QUOTA_FILE.rsplit_once('/').map_or("", |(d, _)| d);
         if !dir.is_empty() && self.node.read(|db| db.lookup(dir).is_none()) {
             self.node.mkdir(Origin::Other, dir).map_err(node_error)?;
@@ -442,5 +444,9 @@ impl Backend for ApiBackend {
         self.save_quotas(&quotas)?;
         tracing::info!("quota of '{path}' removed");
         Ok(())
+    }
+
+    fn exports(&self) -> Option<&dyn ccfs_api::ExportBackend> {
+        Some(self)
     }
 }

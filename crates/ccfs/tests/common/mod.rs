@@ -68,6 +68,9 @@ pub struct Workdir {
     pub rrd_dir: PathBuf,
     pub corosync_conf: PathBuf,
     pub ipc_name: String,
+    /// Where the daemon mounts exports and snapshot trees.
+    pub export_dir: PathBuf,
+    pub snapshot_dir: PathBuf,
     starts: u32,
 }
 
@@ -91,6 +94,8 @@ impl Workdir {
             rrd_dir: root.join("rrd"),
             corosync_conf: root.join("corosync.conf"), // never created: local mode
             ipc_name: format!("ccfs-t{}-{}", std::process::id(), id),
+            export_dir: root.join("exports"),
+            snapshot_dir: root.join("snapshots"),
             root,
             starts: 0,
         };
@@ -140,6 +145,10 @@ impl Workdir {
             s(&self.corosync_conf),
             "--ipc-name".into(),
             self.ipc_name.clone(),
+            "--export-dir".into(),
+            s(&self.export_dir),
+            "--snapshot-dir".into(),
+            s(&self.snapshot_dir),
         ]
     }
 
@@ -151,11 +160,12 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
-        // Never recurse into a live mount.
-        if is_mounted(&self.mount) {
-            lazy_umount(&self.mount);
+        // Never recurse into a live mount (exports and snapshot trees a
+        // killed daemon left behind included).
+        for m in fuse_mounts_under(&self.root) {
+            lazy_umount(&m);
         }
-        if !is_mounted(&self.mount) {
+        if fuse_mounts_under(&self.root).is_empty() {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
@@ -185,6 +195,22 @@ pub fn mount_fstype(path: &Path) -> Option<String> {
         found = fields.get(sep + 1).map(|s| s.to_string());
     }
     found
+}
+
+/// Every FUSE mount point at or below `dir`.
+pub fn fuse_mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            let fuse = fields.get(sep + 1)?.starts_with("fuse");
+            let point = PathBuf::from(unescape_mountinfo(fields.get(4)?));
+            (fuse && point.starts_with(dir)).then_some(point)
+        })
+        .collect()
 }
 
 /// Mount ids (first field of mountinfo) of the FUSE mounts at `path`.
