@@ -49,8 +49,11 @@ pub(super) fn serve_until_stop(
     }
     tracing::info!("ccfs mounted at {}", opts.mount.display());
     if let Some(r) = readiness {
-        r.signal();
+        // Leave stderr before the parent exits: the line saying where the
+        // logs go from now on (or that nothing is reachable) must reach
+        // whoever started the daemon.
         logging::leave_stderr();
+        r.signal();
         process::detach_stdio();
     }
     Ok(match stop_rx.recv() {
