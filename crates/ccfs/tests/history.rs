@@ -55,6 +55,25 @@ fn log_of(n: &Node, path: &str) -> Vec<(u64, String, String, serde_json::Value)>
         .collect()
 }
 
+/// What the mount shows after a change made through the control socket:
+/// the kernel learns of it through the invalidation thread, a moment after
+/// the answer (as it learns of other nodes' changes), so wait for it,
+/// bounded.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not seen within 5 s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn shows(n: &Node, rel: &str, want: &str) -> bool {
+    fs::read(n.p(rel)).is_ok_and(|d| d == want.as_bytes())
+}
+
 fn www_data_gid() -> u32 {
     let group = fs::read_to_string("/etc/group").unwrap();
     group
@@ -119,7 +138,7 @@ fn every_version_of_a_file_can_be_shown_diffed_and_restored() {
         .parse()
         .expect(&out);
     assert!(new_version > writes[0]);
-    assert_eq!(n.read_string(conf), texts[0]);
+    eventually("the restored config", || shows(&n, conf, texts[0]));
     assert_eq!(log_of(&n, conf)[0].0, new_version);
     // a directory lists the changes below it
     let below = log_of(&n, "nodes/n1");
@@ -155,10 +174,9 @@ fn a_deleted_file_is_recreated_and_the_pve_rename_pattern_is_followed() {
     let out = ccfs_as(&n, None, &["show", &format!("user.cfg@{}", deleted.0)]);
     assert!(!out.status.success());
     ccfs(&n, &["restore", &format!("user.cfg@{renamed}")]);
-    assert_eq!(
-        n.read_string("user.cfg"),
-        "user:root@pam:1:0:::\nuser:a@pve:1:0:::\n"
-    );
+    eventually("the re-created user.cfg", || {
+        shows(&n, "user.cfg", "user:root@pam:1:0:::\nuser:a@pve:1:0:::\n")
+    });
 }
 
 #[test]
@@ -205,12 +223,15 @@ fn snapshots_list_show_diff_and_restore_the_tree() {
             "nodes/a",
         ],
     );
-    assert_eq!(n.read_string("nodes/a/qemu-server/100.conf"), "name: one\n");
+    eventually("the subtree restored", || {
+        shows(&n, "nodes/a/qemu-server/100.conf", "name: one\n")
+    });
     assert_eq!(n.read_string("datacenter.cfg"), "keyboard: de\n");
     // the whole tree, after an automatic snapshot
     ccfs(&n, &["snapshot", "restore", "before-upgrade"]);
-    assert_eq!(n.read_string("datacenter.cfg"), "keyboard: en-us\n");
-    assert!(!n.p("storage.cfg").exists());
+    eventually("the tree restored", || {
+        shows(&n, "datacenter.cfg", "keyboard: en-us\n") && !n.p("storage.cfg").exists()
+    });
     let list = ccfs(&n, &["snapshot", "list"]);
     assert!(list.contains("before-restore-before-upgrade"), "{list}");
     // nothing left to do
