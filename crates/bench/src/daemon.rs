@@ -40,6 +40,12 @@ pub fn is_fuse_mount(path: &Path) -> bool {
     })
 }
 
+/// The IPC service name of the ccfs started here (not C's `pve2`, so a
+/// bench never answers for, or collides with, a running daemon).
+pub fn ccfs_ipc_name() -> String {
+    format!("ccfs-bench-{}", std::process::id())
+}
+
 /// Runs ccfs in local mode with every path inside `workdir` (on a real
 /// disk, so /proc/PID/io write_bytes sees the database writes), with
 /// `extra` options at the end.
@@ -79,7 +85,7 @@ pub fn start_ccfs(bin: &Path, extra: &[String], workdir: &Path) -> Result<Mounte
         "--node-ip".into(),
         "192.0.2.1".into(),
         "--ipc-name".into(),
-        format!("ccfs-bench-{}", std::process::id()),
+        ccfs_ipc_name(),
         "--export-dir".into(),
         s(workdir.join("exports")),
         "--snapshot-dir".into(),

@@ -7,12 +7,20 @@
 //! ccfs-bench --ccfs target/release/ccfs --export   # also through an export mount
 //! ```
 //!
+//! `--tree 20000` measures only a 20,000-file tree on a fresh daemon: RSS,
+//! a full walk, the restart (`tree.rs`).
+//!
+//! The `ipc` figures are libqb round trips against the daemon's IPC
+//! service (`--ipc-name`, default ccfs's own or C's `pve2`), see `ipc.rs`.
+//!
 //! `--export` runs the same loops a second time through an rw export of
 //! the subtree `bench` (`ccfs export add`), and reports the export's rates
 //! as a fraction of the main mount's.
 
 mod daemon;
 mod export;
+mod ipc;
+mod tree;
 
 use serde_json::{json, Value};
 use std::fs::{self, OpenOptions};
@@ -32,11 +40,15 @@ struct Args {
     mount: Option<PathBuf>,
     command: Vec<String>,
     export: bool,
+    /// The daemon's libqb IPC service name (ccfs-bench's own for ccfs).
+    ipc_name: Option<String>,
+    /// `--tree N`: only the N-file tree figures (tree.rs).
+    tree: Option<usize>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ccfs-bench --ccfs PATH [--dir DISK_DIR] [--ccfs-arg ARG]...\n       ccfs-bench --mount DIR -- COMMAND [ARGS...]"
+        "usage: ccfs-bench --ccfs PATH [--dir DISK_DIR] [--ccfs-arg ARG]... [--export | --tree N]\n       ccfs-bench --mount DIR [--ipc-name NAME] -- COMMAND [ARGS...]"
     );
     std::process::exit(2)
 }
@@ -49,6 +61,8 @@ fn parse_args() -> Args {
         mount: None,
         command: Vec::new(),
         export: false,
+        ipc_name: None,
+        tree: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +72,15 @@ fn parse_args() -> Args {
             "--ccfs-arg" => a.ccfs_args.push(it.next().unwrap_or_else(|| usage())),
             "--mount" => a.mount = Some(it.next().unwrap_or_else(|| usage()).into()),
             "--export" => a.export = true,
+            "--ipc-name" => a.ipc_name = Some(it.next().unwrap_or_else(|| usage())),
+            "--tree" => {
+                a.tree = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|&n| n > 0)
+                        .unwrap_or_else(|| usage()),
+                )
+            }
             "--" => a.command = it.by_ref().collect(),
             _ => usage(),
         }
@@ -247,7 +270,7 @@ fn measure(mount: &Path, pid: i32) -> std::io::Result<Value> {
 fn main() {
     let args = parse_args();
     let work = args.dir.join(format!("ccfs-bench-{}", std::process::id()));
-    let started = match (&args.ccfs, args.command.split_first()) {
+    let start = || match (&args.ccfs, args.command.split_first()) {
         (Some(bin), _) => daemon::start_ccfs(bin, &args.ccfs_args, &work),
         (None, Some((prog, rest))) => {
             let Some(mount) = args.mount.clone() else {
@@ -261,7 +284,7 @@ fn main() {
         }
         (None, None) => usage(),
     };
-    let mut mounted = match started {
+    let started_or_exit = |started: Result<daemon::Mounted, daemon::StartError>| match started {
         Ok(m) => m,
         Err(e) => {
             let log = fs::read_to_string(work.join("daemon.log")).unwrap_or_default();
@@ -270,19 +293,49 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let mut mounted = started_or_exit(start());
     mounted.workdir = Some(work.clone());
     let t0 = Instant::now();
+    if let Some(entries) = args.tree {
+        // The database must outlive the first daemon: only the second
+        // one's drop removes the work directory.
+        let stop = |mut m: daemon::Mounted| {
+            m.workdir = None;
+            drop(m)
+        };
+        let result = tree::measure(mounted, entries, stop, start).map(|(figures, mut again)| {
+            again.workdir = Some(work.clone());
+            let _ = fs::remove_dir_all(again.mount.join("ccfs-bench-tree"));
+            figures
+        });
+        report(&args, t0, result.map_err(std::io::Error::other));
+        return;
+    }
     let mut result = measure(&mounted.mount, mounted.pid);
+    let ipc_name = match (&args.ipc_name, &args.ccfs) {
+        (Some(name), _) => name.clone(),
+        (None, Some(_)) => daemon::ccfs_ipc_name(),
+        // pmxcfs serves PVE::IPCC under this name
+        (None, None) => "pve2".into(),
+    };
+    if let Ok(Value::Object(figures)) = &mut result {
+        let ipc = ipc::measure(&mounted.mount, &ipc_name).unwrap_or_else(|e| json!({ "error": e }));
+        figures.insert("ipc".into(), ipc);
+    }
     // leave another daemon's tree as we found it
     let _ = fs::remove_dir_all(mounted.mount.join("ccfs-bench"));
     if let (true, Some(bin), Ok(main)) = (args.export, &args.ccfs, &result) {
         result = export::measure_export(bin, &work, &mounted, main.clone(), measure);
     }
+    drop(mounted);
+    report(&args, t0, result);
+}
+
+fn report(args: &Args, t0: Instant, result: std::io::Result<Value>) {
     let label = match &args.ccfs {
         Some(b) => b.display().to_string(),
         None => args.command.join(" "),
     };
-    drop(mounted);
     match result {
         Ok(figures) => {
             let report = json!({

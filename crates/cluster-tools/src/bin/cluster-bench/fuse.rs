@@ -109,6 +109,23 @@ pub fn run(ccfs: &str, rejoins: usize) {
         (after - before) as f64 / OVERWRITES as f64
     );
 
+    // PVE's way of writing a config (PVE::Tools::file_set_contents): write
+    // "<file>.tmp.<pid>" (O_CREAT|O_TRUNC), close, rename it over the file.
+    const REPLACES: usize = 1000;
+    fs::create_dir(d[0].path("qemu-server")).expect("mkdir qemu-server");
+    let conf = d[0].path("qemu-server/100.conf");
+    let tmp = d[0].path(&format!("qemu-server/100.conf.tmp.{}", std::process::id()));
+    let config = vec![b'p'; 2048];
+    let start = Instant::now();
+    for _ in 0..REPLACES {
+        fs::write(&tmp, &config).expect("write the tmp file");
+        fs::rename(&tmp, &conf).expect("rename over the config");
+    }
+    println!(
+        "PVE config writes/s on node1: {:.0} ({REPLACES} x 2 KiB tmp file + rename over)",
+        REPLACES as f64 / start.elapsed().as_secs_f64()
+    );
+
     const FILES: usize = 200;
     fs::create_dir(d[0].path("lat")).expect("mkdir lat");
     let mut lat = Vec::with_capacity(FILES);
