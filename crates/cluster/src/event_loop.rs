@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ccfs_corosync::{ClusterConfig, CpgGroup, Error as CsError};
-use ccfs_dfsm::{DcdbNode, Event, RequestId};
+use ccfs_dfsm::{DcdbNode, Event, RequestId, Votes};
 use ccfs_memdb::StoreError;
 
 use crate::core::{unix_now, Effects};
@@ -99,7 +99,12 @@ impl Group for Dcdb {
 
     fn cluster_config(&mut self, config: ClusterConfig) {
         self.host.cluster_config(&config);
+        let votes = votes_of(&config);
         *lock(&self.shared.config) = Some(config);
+        // No action comes of it (no link needed): the next exchange
+        // announces these votes, and the writer's gate uses them at once.
+        let mut core = lock(&self.shared.core);
+        let _ = self.shared.feed(&mut core, Event::Votes(votes));
     }
 
     /// dfsm.md §11 initialize: restart the dfsm (abort waiters, START),
@@ -126,6 +131,10 @@ impl Group for Dcdb {
                 self.have_node = true;
                 let quorate = self.shared.quorate.load(Ordering::SeqCst);
                 self.feed(link, Event::Quorum { quorate });
+                let votes = lock(&self.shared.config).as_ref().map(votes_of);
+                if let Some(votes) = votes {
+                    self.feed(link, Event::Votes(votes));
+                }
             }
         }
         self.publish_status();
@@ -179,6 +188,18 @@ impl Group for Dcdb {
         self.shared.close();
         self.publish_status();
     }
+}
+
+/// The group quorum's votes (ccfs-dfsm `votes.rs`): the node list's
+/// `quorum_votes`, where a missing key (read as 0) is votequorum's default
+/// of 1 vote.
+fn votes_of(config: &ClusterConfig) -> Votes {
+    Votes::new(
+        config
+            .nodes
+            .iter()
+            .map(|n| (n.nodeid, n.quorum_votes.max(1))),
+    )
 }
 
 impl Dcdb {
