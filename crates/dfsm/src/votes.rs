@@ -101,7 +101,7 @@ impl Votes {
 }
 
 /// The announcement of one member for the exchange of `epoch`.
-pub(crate) fn encode_announce(time: u32, epoch: Epoch, votes: &Votes) -> Vec<u8> {
+pub fn encode_announce(time: u32, epoch: Epoch, votes: &Votes) -> Vec<u8> {
     let payload = votes.encode();
     Message::State {
         base: BaseHeader {
@@ -118,7 +118,7 @@ pub(crate) fn encode_announce(time: u32, epoch: Epoch, votes: &Votes) -> Vec<u8>
 }
 
 /// An announcement's epoch and votes; `None` for anything else.
-pub(crate) fn decode_announce(bytes: &[u8]) -> Option<(Epoch, Votes)> {
+pub fn decode_announce(bytes: &[u8]) -> Option<(Epoch, Votes)> {
     match Message::decode(bytes).ok()? {
         Message::State {
             base,
