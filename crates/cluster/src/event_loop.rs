@@ -21,7 +21,7 @@ use ccfs_corosync::{ClusterConfig, CpgGroup, Error as CsError};
 use ccfs_dfsm::{DcdbNode, Event, RequestId, Votes};
 use ccfs_memdb::StoreError;
 
-use crate::core::{unix_now, Effects};
+use crate::core::{unix_now, Core, Effects};
 use crate::cpg_link::CpgLink;
 use crate::group_loop::{Group, GroupLoop};
 use crate::host::Host;
@@ -43,6 +43,8 @@ struct Dcdb {
     uncommitted: Option<Instant>,
     /// Replies of this round, sent after its commit (`settle`).
     replies: Vec<(RequestId, Result<u32, i32>)>,
+    /// What `Host::writable_changed` was told last.
+    writable: bool,
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<()>, Error> {
@@ -61,6 +63,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<
             have_node: false,
             uncommitted: None,
             replies: Vec::new(),
+            writable: false,
         },
     }
     .spawn("cluster-loop")
@@ -103,8 +106,12 @@ impl Group for Dcdb {
         *lock(&self.shared.config) = Some(config);
         // No action comes of it (no link needed): the next exchange
         // announces these votes, and the writer's gate uses them at once.
-        let mut core = lock(&self.shared.core);
-        let _ = self.shared.feed(&mut core, Event::Votes(votes));
+        let writable = {
+            let mut core = lock(&self.shared.core);
+            let _ = self.shared.feed(&mut core, Event::Votes(votes));
+            writable(&core)
+        };
+        self.note_writable(writable);
     }
 
     /// dfsm.md §11 initialize: restart the dfsm (abort waiters, START),
@@ -186,8 +193,14 @@ impl Group for Dcdb {
             self.host.quorum_changed(false);
         }
         self.shared.close();
+        self.note_writable(false);
         self.publish_status();
     }
+}
+
+/// Whether the dfsm accepts a writer's request now.
+fn writable(core: &Core) -> bool {
+    core.node.as_ref().is_some_and(|n| n.dfsm().may_write())
 }
 
 /// The group quorum's votes (ccfs-dfsm `votes.rs`): the node list's
@@ -256,14 +269,23 @@ impl Dcdb {
 
     /// One event into the dfsm (see `Shared::feed`).
     fn feed(&mut self, link: &mut CpgLink, event: Event) {
-        let fx = {
+        let (fx, writable) = {
             let mut core = lock(&self.shared.core);
-            self.shared.feed(&mut core, event)
+            let fx = self.shared.feed(&mut core, event);
+            (fx, writable(&core))
         };
+        self.note_writable(writable);
         let publish = fx.mode_changed || link.is_joined();
         self.apply(link, fx);
         if publish {
             self.publish_status();
+        }
+    }
+
+    fn note_writable(&mut self, writable: bool) {
+        if writable != self.writable {
+            self.writable = writable;
+            self.host.writable_changed(writable);
         }
     }
 
