@@ -14,8 +14,8 @@
 //! NORMAL messages applied by a group without a majority of the votes: the
 //! two ways C's rules lose writes (crates/dfsm/GROUP-QUORUM.md).
 //!
-//! The 10,000-seed run of every model (about 10–30 s each in release on
-//! the 2-core VM): `CCFS_SIM_SEEDS=10000 cargo test --release -p ccfs-dfsm
+//! The 10,000-seed run of every model (10–50 s each in release on
+//! the shared 2-core VM): `CCFS_SIM_SEEDS=10000 cargo test --release -p ccfs-dfsm
 //! --test sim -- --nocapture`.
 
 mod trace;
