@@ -102,6 +102,16 @@ impl Group for Dcdb {
 
     fn cluster_config(&mut self, config: ClusterConfig) {
         self.host.cluster_config(&config);
+        let beyond = &config.quorum_beyond_majority;
+        let known = lock(&self.shared.config)
+            .as_ref()
+            .map(|c| c.quorum_beyond_majority.clone());
+        if !beyond.is_empty() && known.as_ref() != Some(beyond) {
+            tracing::info!(
+                "corosync quorum settings {} go beyond a plain majority: this node keeps C's quorum rules (no group quorum)",
+                beyond.join(", ")
+            );
+        }
         let votes = votes_of(&config);
         *lock(&self.shared.config) = Some(config);
         // No action comes of it (no link needed): the next exchange
@@ -205,8 +215,14 @@ fn writable(core: &Core) -> bool {
 
 /// The group quorum's votes (ccfs-dfsm `votes.rs`): the node list's
 /// `quorum_votes`, where a missing key (read as 0) is votequorum's default
-/// of 1 vote.
+/// of 1 vote. None (C's rules, no announcement) when the quorum section
+/// makes partitions quorate other than by a majority of these votes: with
+/// a quorum device or `two_node` a lone node may be quorate, and the group
+/// rule would make it read-only where C (and an admin) expects it to write.
 fn votes_of(config: &ClusterConfig) -> Votes {
+    if !config.quorum_beyond_majority.is_empty() {
+        return Votes::default();
+    }
     Votes::new(
         config
             .nodes
