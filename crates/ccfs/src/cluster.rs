@@ -57,9 +57,16 @@ impl Host for ClusterHost {
         self.node.publish_cluster_changes(changes);
     }
 
+    /// corosync's flag, as C reports it in `.members`.
     fn quorum_changed(&self, quorate: bool) {
-        self.node.set_quorate(quorate);
         self.status().set_quorate(quorate);
+    }
+
+    /// The write gate and read-only modes follow the dfsm's own gate: with
+    /// the group quorum rule a quorate node whose group holds no majority
+    /// of the votes is read-only (crates/dfsm/GROUP-QUORUM.md).
+    fn writable_changed(&self, writable: bool) {
+        self.node.set_quorate(writable);
     }
 
     fn cluster_config(&self, config: &ClusterConfig) {

@@ -122,7 +122,13 @@ fn every_daemon_killed_at_once_keeps_what_was_delivered_before_the_commit_window
         assert!(c.kill(i as u32 + 1, x.pid));
     }
     let n2 = Daemon::start(&mut c, 2);
-    n2.wait_writable("after-restart.cfg");
+    // Alone in the group of three nodes: corosync is quorate (the other
+    // nodes' corosync runs), but ccfs's group quorum keeps the lone
+    // daemon read-only (its writes could later be out-versioned,
+    // crates/dfsm/GROUP-QUORUM.md); it reads everything it had.
+    wait_until("node2 quorate", || n2.quorate());
+    let err = fs::write(n2.path("alone.cfg"), "a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert_eq!(n2.read("power/f0.cfg").unwrap(), "changed");
     assert!(!n2.path("power/f1.cfg").exists());
     for k in 2..20 {
@@ -131,4 +137,8 @@ fn every_daemon_killed_at_once_keeps_what_was_delivered_before_the_commit_window
             format!("v{k}")
         );
     }
+    // A second daemon makes the group a majority: writable again.
+    let n3 = Daemon::start(&mut c, 3);
+    n2.wait_writable("after-restart.cfg");
+    n3.wait_content("after-restart.cfg", "probe");
 }

@@ -18,10 +18,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ccfs_corosync::{ClusterConfig, CpgGroup, Error as CsError};
-use ccfs_dfsm::{DcdbNode, Event, RequestId};
+use ccfs_dfsm::{DcdbNode, Event, RequestId, Votes};
 use ccfs_memdb::StoreError;
 
-use crate::core::{unix_now, Effects};
+use crate::core::{unix_now, Core, Effects};
 use crate::cpg_link::CpgLink;
 use crate::group_loop::{Group, GroupLoop};
 use crate::host::Host;
@@ -43,6 +43,8 @@ struct Dcdb {
     uncommitted: Option<Instant>,
     /// Replies of this round, sent after its commit (`settle`).
     replies: Vec<(RequestId, Result<u32, i32>)>,
+    /// What `Host::writable_changed` was told last.
+    writable: bool,
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<()>, Error> {
@@ -61,6 +63,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<
             have_node: false,
             uncommitted: None,
             replies: Vec::new(),
+            writable: false,
         },
     }
     .spawn("cluster-loop")
@@ -99,7 +102,26 @@ impl Group for Dcdb {
 
     fn cluster_config(&mut self, config: ClusterConfig) {
         self.host.cluster_config(&config);
+        let beyond = &config.quorum_beyond_majority;
+        let known = lock(&self.shared.config)
+            .as_ref()
+            .map(|c| c.quorum_beyond_majority.clone());
+        if !beyond.is_empty() && known.as_ref() != Some(beyond) {
+            tracing::info!(
+                "corosync quorum settings {} go beyond a plain majority: this node keeps C's quorum rules (no group quorum)",
+                beyond.join(", ")
+            );
+        }
+        let votes = votes_of(&config);
         *lock(&self.shared.config) = Some(config);
+        // No action comes of it (no link needed): the next exchange
+        // announces these votes, and the writer's gate uses them at once.
+        let writable = {
+            let mut core = lock(&self.shared.core);
+            let _ = self.shared.feed(&mut core, Event::Votes(votes));
+            writable(&core)
+        };
+        self.note_writable(writable);
     }
 
     /// dfsm.md §11 initialize: restart the dfsm (abort waiters, START),
@@ -126,6 +148,10 @@ impl Group for Dcdb {
                 self.have_node = true;
                 let quorate = self.shared.quorate.load(Ordering::SeqCst);
                 self.feed(link, Event::Quorum { quorate });
+                let votes = lock(&self.shared.config).as_ref().map(votes_of);
+                if let Some(votes) = votes {
+                    self.feed(link, Event::Votes(votes));
+                }
             }
         }
         self.publish_status();
@@ -177,8 +203,32 @@ impl Group for Dcdb {
             self.host.quorum_changed(false);
         }
         self.shared.close();
+        self.note_writable(false);
         self.publish_status();
     }
+}
+
+/// Whether the dfsm accepts a writer's request now.
+fn writable(core: &Core) -> bool {
+    core.node.as_ref().is_some_and(|n| n.dfsm().may_write())
+}
+
+/// The group quorum's votes (ccfs-dfsm `votes.rs`): the node list's
+/// `quorum_votes`, where a missing key (read as 0) is votequorum's default
+/// of 1 vote. None (C's rules, no announcement) when the quorum section
+/// makes partitions quorate other than by a majority of these votes: with
+/// a quorum device or `two_node` a lone node may be quorate, and the group
+/// rule would make it read-only where C (and an admin) expects it to write.
+fn votes_of(config: &ClusterConfig) -> Votes {
+    if !config.quorum_beyond_majority.is_empty() {
+        return Votes::default();
+    }
+    Votes::new(
+        config
+            .nodes
+            .iter()
+            .map(|n| (n.nodeid, n.quorum_votes.max(1))),
+    )
 }
 
 impl Dcdb {
@@ -235,14 +285,23 @@ impl Dcdb {
 
     /// One event into the dfsm (see `Shared::feed`).
     fn feed(&mut self, link: &mut CpgLink, event: Event) {
-        let fx = {
+        let (fx, writable) = {
             let mut core = lock(&self.shared.core);
-            self.shared.feed(&mut core, event)
+            let fx = self.shared.feed(&mut core, event);
+            (fx, writable(&core))
         };
+        self.note_writable(writable);
         let publish = fx.mode_changed || link.is_joined();
         self.apply(link, fx);
         if publish {
             self.publish_status();
+        }
+    }
+
+    fn note_writable(&mut self, writable: bool) {
+        if writable != self.writable {
+            self.writable = writable;
+            self.host.writable_changed(writable);
         }
     }
 

@@ -50,8 +50,13 @@ pub trait Host: Send + Sync + 'static {
     fn sync(&self) -> Result<(), StoreError> {
         Ok(())
     }
-    /// The quorate flag changed (feeds the read-only wrapper).
+    /// corosync's quorate flag changed (for `.members` and the status).
     fn quorum_changed(&self, _quorate: bool) {}
+    /// Whether this node accepts writes changed: quorate and, once the
+    /// node list's votes are known, the group's nodes hold a majority of
+    /// them (ccfs-dfsm `Dfsm::may_write`, crates/dfsm/GROUP-QUORUM.md).
+    /// Feeds the read-only wrapper.
+    fn writable_changed(&self, _writable: bool) {}
     /// cmap was (re-)read: cluster name, config version, node list (for
     /// `.members`, quorum.md §5.1).
     fn cluster_config(&self, _config: &ClusterConfig) {}

@@ -33,6 +33,12 @@ pub struct ClusterConfig {
     pub config_version: u64,
     /// In cmap key order (by index as text).
     pub nodes: Vec<ClusterNode>,
+    /// The `quorum.` settings under which a plain majority of the node
+    /// list's votes is not what makes a partition quorate: a quorum device,
+    /// `two_node`, `expected_votes`, `last_man_standing`,
+    /// `auto_tie_breaker`, `allow_downscale` (votequorum(5)). Key names,
+    /// empty for a plain majority.
+    pub quorum_beyond_majority: Vec<String>,
 }
 
 /// A cmap value reduced to what the node list needs.
@@ -82,6 +88,45 @@ impl Partial {
             }
         }
     }
+}
+
+const QUORUM_PREFIX: &str = "quorum.";
+
+/// The `quorum.` keys (cmap's runtime copy of corosync.conf's quorum
+/// section) that let a partition be quorate other than by a plain majority
+/// of the nodes' votes. A device counts with any key; the flags and
+/// `expected_votes` only when set to a non-zero number. `provider` and
+/// `wait_for_all` (only ever stricter) do not count.
+pub fn quorum_beyond_majority(entries: impl IntoIterator<Item = (String, Value)>) -> Vec<String> {
+    const SETTINGS: [&str; 5] = [
+        "quorum.two_node",
+        "quorum.expected_votes",
+        "quorum.last_man_standing",
+        "quorum.auto_tie_breaker",
+        "quorum.allow_downscale",
+    ];
+    let mut found: Vec<String> = Vec::new();
+    for (key, value) in entries {
+        let name = if key.starts_with("quorum.device.") || key == "quorum.device" {
+            "quorum.device".to_owned()
+        } else if SETTINGS.contains(&key.as_str()) {
+            let set = match value {
+                Value::Int(v) => v != 0,
+                Value::Str(s) => !matches!(s.trim(), "" | "0" | "off" | "no"),
+                Value::Other => true,
+            };
+            if !set {
+                continue;
+            }
+            key
+        } else {
+            continue;
+        };
+        if !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
 }
 
 /// Build the node list from `nodelist.node.*` keys in cmap's (sorted)
@@ -259,10 +304,15 @@ impl Cmap {
             .into_iter()
             .map(|it| (it.key_name().to_owned(), Value::from_data(it.data())));
         let nodes = parse_nodelist(entries);
+        let quorum = rm::CmapIterStart::new(&c.handle, QUORUM_PREFIX)
+            .map_err(|code| Error::from_cs("cmap_iter_init", code))?
+            .into_iter()
+            .map(|it| (it.key_name().to_owned(), Value::from_data(it.data())));
         Ok(ClusterConfig {
             cluster_name,
             config_version,
             nodes,
+            quorum_beyond_majority: quorum_beyond_majority(quorum),
         })
     }
 
@@ -322,6 +372,26 @@ mod tests {
     }
     fn n(k: &str, v: u64) -> (String, Value) {
         (k.to_owned(), Value::Int(v))
+    }
+
+    #[test]
+    fn quorum_settings_beyond_a_plain_majority() {
+        assert!(quorum_beyond_majority(vec![
+            s("quorum.provider", "corosync_votequorum"),
+            n("quorum.wait_for_all", 1),
+            n("quorum.two_node", 0),
+        ])
+        .is_empty());
+        assert_eq!(
+            quorum_beyond_majority(vec![
+                s("quorum.device.model", "net"),
+                n("quorum.device.votes", 1),
+                s("quorum.device.net.host", "10.0.0.9"),
+                n("quorum.two_node", 1),
+                n("quorum.expected_votes", 3),
+            ]),
+            ["quorum.device", "quorum.two_node", "quorum.expected_votes"]
+        );
     }
 
     #[test]

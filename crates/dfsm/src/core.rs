@@ -10,6 +10,7 @@ use crate::app::{Application, Ctx, Out, Outbox};
 use crate::mode::Mode;
 use crate::queue::{MsgQueue, SyncQueue};
 use crate::types::{Action, Member, Purpose, RequestId};
+use crate::votes::{encode_announce, Votes};
 
 /// errno values a writer can get from the dfsm itself (dcdb.md §4).
 pub const EPERM: i32 = 1;
@@ -49,6 +50,21 @@ pub struct Dfsm {
     /// Own NORMAL messages with a waiting writer, by count.
     pub(crate) waiting: BTreeMap<u64, RequestId>,
     pub(crate) now: u64,
+    /// The configured votes (votes.rs); `None` keeps C's rules only.
+    pub(crate) votes: Option<Votes>,
+    /// The members that announced themselves as ccfs in the current
+    /// exchange, with the votes they announced.
+    pub(crate) announced: BTreeMap<Member, Votes>,
+}
+
+/// How the members of the current view decide to apply a NORMAL message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ApplyRule {
+    /// C's: the local quorate flag; a message while not quorate → LEAVE.
+    Quorate(bool),
+    /// All members are ccfs and agree on the votes: apply exactly when the
+    /// view's nodes hold a majority, else skip it (all members alike).
+    Group { majority: bool },
 }
 
 impl Dfsm {
@@ -74,7 +90,63 @@ impl Dfsm {
             we_are_member: false,
             waiting: BTreeMap::new(),
             now: 0,
+            votes: None,
+            announced: BTreeMap::new(),
         }
+    }
+
+    /// The corosync node list's votes (votes.rs). From then on this member
+    /// announces itself in each state exchange and applies the group
+    /// quorum rule in views whose members all did the same. An empty list
+    /// switches back to C's rules alone.
+    pub fn set_votes(&mut self, votes: Votes) {
+        self.votes = (!votes.is_empty()).then_some(votes);
+    }
+
+    fn member_nodeids(&self) -> Vec<u32> {
+        self.members.iter().map(|m| m.id.nodeid).collect()
+    }
+
+    /// The votes every member of the current view agreed on, if all of
+    /// them are ccfs members that announced the same (a view of one: our
+    /// own). Every member computes the same at the same point of the
+    /// total order: the view and the announcements are part of it.
+    pub(crate) fn agreed_votes(&self) -> Option<&Votes> {
+        if let [only] = self.members.as_slice() {
+            return (only.id == self.me)
+                .then_some(self.votes.as_ref())
+                .flatten();
+        }
+        let mut each = self.members.iter().map(|m| self.announced.get(&m.id));
+        let first = each.next()??;
+        each.all(|v| v == Some(first)).then_some(first)
+    }
+
+    pub(crate) fn apply_rule(&self) -> ApplyRule {
+        match self.agreed_votes() {
+            Some(v) => ApplyRule::Group {
+                majority: v.majority(&self.member_nodeids()),
+            },
+            None => ApplyRule::Quorate(self.quorate),
+        }
+    }
+
+    /// The writer's gate (dcdb.md §4 plus votes.rs): corosync's quorate
+    /// flag, and, once the votes are known, a group whose nodes hold a
+    /// majority of them (stricter than C in every view, which is safe:
+    /// it only refuses more of this node's own writes).
+    pub fn may_write(&self) -> bool {
+        self.quorate
+            && self
+                .votes
+                .as_ref()
+                .is_none_or(|v| v.majority(&self.member_nodeids()))
+    }
+
+    /// Our announcement for the exchange of the current `sync_epoch`.
+    pub(crate) fn announcement(&self) -> Option<Vec<u8>> {
+        let votes = self.votes.as_ref()?;
+        Some(encode_announce(self.time(), self.sync_epoch, votes))
     }
 
     pub fn mode(&self) -> Mode {
@@ -117,7 +189,12 @@ impl Dfsm {
         Ctx {
             me: self.me,
             lowest_nodeid: self.lowest_nodeid,
-            quorate: self.quorate,
+            // Under the group rule the decision was taken before the
+            // application is called (deliver.rs); C's otherwise.
+            quorate: match self.apply_rule() {
+                ApplyRule::Quorate(q) => q,
+                ApplyRule::Group { majority } => majority,
+            },
             now: self.now,
         }
     }
@@ -309,6 +386,7 @@ impl Dfsm {
         self.csum_id = self.csum_counter;
         self.csum_epoch = [0; 16];
         self.sync_queue.clear();
+        self.announced.clear();
         if self.mode.is_error() {
             return acts;
         }

@@ -3,10 +3,11 @@
 use ccfs_proto::{verify, BaseHeader, Message, MessageType};
 
 use crate::app::{Application, MemberState, Status};
-use crate::core::Dfsm;
+use crate::core::{ApplyRule, Dfsm, EACCES};
 use crate::mode::Mode;
 use crate::queue::Queued;
 use crate::types::{Action, Member, Purpose};
+use crate::votes::decode_announce;
 
 impl Dfsm {
     fn is_member(&self, m: Member) -> bool {
@@ -63,6 +64,13 @@ impl Dfsm {
             return self.set_mode(app, acts, Mode::VersionError);
         }
         if base.protocol_version < self.protocol_version {
+            // Ignored as C does, except a ccfs member's announcement of
+            // this exchange (votes.rs).
+            if let Some((epoch, votes)) = decode_announce(bytes) {
+                if epoch == self.sync_epoch && self.is_member(sender) {
+                    self.announced.insert(sender, votes);
+                }
+            }
             return;
         }
         match Message::decode(bytes) {
@@ -92,6 +100,14 @@ impl Dfsm {
         bytes: &[u8],
     ) {
         if self.mode == Mode::Synced {
+            if self.apply_rule() == (ApplyRule::Group { majority: false }) {
+                // Every member of this all-ccfs view skips it alike: the
+                // trees stay equal and nobody leaves (votes.rs).
+                if sender == self.me {
+                    self.wake_writers(acts, count, Some(-EACCES));
+                }
+                return;
+            }
             let (status, result) = self.with_app(app, acts, |app, out, ctx| {
                 app.deliver(out, ctx, sender, base.subtype, base.time, payload)
             });
@@ -221,10 +237,19 @@ impl Dfsm {
         for m in &mut self.members {
             m.state = None;
         }
+        self.announced.clear();
         let ctx = self.ctx();
         let state = app.get_state(&ctx);
         if state.is_empty() {
             return self.leave(app, acts);
+        }
+        // Before the STATE: by the sender's FIFO order every member has
+        // every announcement once the last STATE is in.
+        if let Some(bytes) = self.announcement() {
+            acts.push(Action::Multicast {
+                bytes,
+                purpose: Purpose::BestEffort,
+            });
         }
         let bytes = self.frame_state(MessageType::State, &state);
         acts.push(Action::Multicast {

@@ -39,6 +39,7 @@ mod deliver;
 pub mod mode;
 mod queue;
 pub mod types;
+pub mod votes;
 
 pub use app::{Application, Ctx, MemberState, Outbox, Status};
 pub use core::Dfsm;
@@ -46,3 +47,4 @@ pub use core::Dfsm;
 pub use dcdb::{DcdbAction, DcdbNode, Event, Request, DCDB_PROTOCOL_VERSION, VERIFY_INTERVAL_SECS};
 pub use mode::Mode;
 pub use types::{Action, Member, Purpose, RequestId};
+pub use votes::Votes;

@@ -26,6 +26,8 @@ pub struct Options {
     pub start_corosync: bool,
     /// Bound for membership to form.
     pub form_timeout: Duration,
+    /// More lines for corosync.conf's quorum section (e.g. `two_node: 1`).
+    pub quorum: String,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             token_ms: 1000,
             start_corosync: true,
             form_timeout: Duration::from_secs(60),
+            quorum: String::new(),
         }
     }
 }
@@ -145,6 +148,7 @@ impl Cluster {
             cluster_name: &c.options.cluster_name,
             config_version: c.options.config_version,
             token_ms: c.options.token_ms,
+            quorum: &c.options.quorum,
             nodes: &list,
         });
         let hosts = hosts(&list);

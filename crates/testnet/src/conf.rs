@@ -10,6 +10,8 @@ pub struct ConfSpec<'a> {
     /// Totem token timeout in ms; small values make membership changes and
     /// quorum loss quick (DESIGN.md "Running a cluster on one machine").
     pub token_ms: u32,
+    /// More lines inside `quorum { }`, each ending in a newline.
+    pub quorum: &'a str,
     /// (name, nodeid, ring0 address) of every node.
     pub nodes: &'a [(String, u32, String)],
 }
@@ -29,7 +31,11 @@ pub fn corosync_conf(spec: &ConfSpec<'_>) -> String {
         "logging {\n  to_stderr: no\n  to_syslog: no\n  to_logfile: yes\n  \
          logfile: /var/log/corosync/corosync.log\n  timestamp: on\n  debug: off\n}\n\n",
     );
-    s.push_str("quorum {\n  provider: corosync_votequorum\n}\n\nnodelist {\n");
+    let _ = write!(
+        s,
+        "quorum {{\n  provider: corosync_votequorum\n{}}}\n\nnodelist {{\n",
+        spec.quorum
+    );
     for (name, nodeid, addr) in spec.nodes {
         let _ = write!(
             s,
@@ -65,8 +71,10 @@ mod tests {
             cluster_name: "t",
             config_version: 3,
             token_ms: 1000,
+            quorum: "  two_node: 1\n",
             nodes: &nodes,
         });
+        assert!(c.contains("quorum {\n  provider: corosync_votequorum\n  two_node: 1\n}\n"));
         assert!(c.contains("transport: knet"));
         assert!(c.contains("config_version: 3"));
         assert!(c.contains("token: 1000"));

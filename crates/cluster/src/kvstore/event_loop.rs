@@ -169,6 +169,7 @@ mod tests {
                 ring0_addr: Some("10.0.0.4".into()),
                 quorum_votes: 2,
             }],
+            quorum_beyond_majority: Vec::new(),
         };
         let info = cluster_info(&c);
         assert_eq!(info.name, "clu");

@@ -14,6 +14,7 @@ use ccfs_proto::dcdb::{DcdbType, FuseMessage, UnlockMessage};
 use crate::core::{Dfsm, EACCES, EBUSY};
 use crate::mode::Mode;
 use crate::types::{Action, Member, Purpose, RequestId};
+use crate::votes::Votes;
 
 pub(crate) use apply::Dcdb;
 
@@ -64,6 +65,9 @@ pub enum Event {
     },
     /// The quorum service's view changed.
     Quorum { quorate: bool },
+    /// The corosync node list's votes (read from cmap, quorum.md §5):
+    /// switches on the group quorum rule (`votes.rs`).
+    Votes(Votes),
     /// A local writer's request.
     Request { id: RequestId, request: Request },
     /// A [`Action::Multicast`] could not be sent.
@@ -127,6 +131,10 @@ impl DcdbNode {
                 self.dfsm.set_quorate(quorate);
                 Vec::new()
             }
+            Event::Votes(votes) => {
+                self.dfsm.set_votes(votes);
+                Vec::new()
+            }
             Event::Request { id, request } => local_request(&mut self.dfsm, &app, id, request),
             Event::MulticastFailed { purpose } => self.dfsm.multicast_failed(&mut app, purpose),
             Event::Tick => {
@@ -141,7 +149,8 @@ impl DcdbNode {
     }
 }
 
-/// dcdb.md §4: quorum first, then a waiting send.
+/// dcdb.md §4: quorum first (with the group's votes, `Dfsm::may_write`),
+/// then a waiting send.
 fn local_request(
     dfsm: &mut Dfsm,
     app: &Dcdb<'_>,
@@ -151,7 +160,7 @@ fn local_request(
     let reply = |result| vec![Action::Reply { id, result }];
     match request {
         Request::Op(op) => {
-            if !dfsm.quorate() {
+            if !dfsm.may_write() {
                 return reply(Err(EACCES));
             }
             if dfsm.mode().is_error() {
@@ -173,7 +182,7 @@ fn local_request(
             else {
                 return Vec::new();
             };
-            if !dfsm.quorate() {
+            if !dfsm.may_write() {
                 return Vec::new();
             }
             let payload = UnlockMessage {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Member, Mode};
+use ccfs_dfsm::{Action, DcdbAction, DcdbNode, Event, Member, Mode, Votes};
 use ccfs_memdb::mem_store::MemStore;
 use ccfs_memdb::{Limits, Memdb, Store};
 
@@ -81,7 +81,13 @@ pub struct World {
     /// crashed or left takes its node's vote with it) instead of every host
     /// whose corosync is reachable (as in PVE: the vote stays).
     pub quorum_follows_group: bool,
+    /// Hosts whose daemon behaves as C pmxcfs: never told the votes, so
+    /// it keeps C's rules alone (and ignores ccfs announcements, as C).
+    pub c_hosts: BTreeSet<usize>,
     pub stats: Stats,
+    /// What the members did with the message being delivered.
+    applied_now: usize,
+    left_now: usize,
 }
 
 /// What a run exercised, to show the simulation reaches the hard paths.
@@ -96,6 +102,18 @@ pub struct Stats {
     pub verifies: u64,
     pub lost_acked: u64,
     pub unlocks: u64,
+    /// Deliveries where some members applied a NORMAL message while
+    /// others LEFT (not quorate): a fork of the tree (mechanism 1).
+    pub forks: u64,
+    /// NORMAL messages applied in a view whose members hold no majority
+    /// of the hosts' votes (mechanism 2).
+    pub minority_applies: u64,
+    /// Seeds that lost acknowledged writes, and of those, the ones that saw
+    /// forks only, minority applies only, or both.
+    pub seeds_lost: u64,
+    pub seeds_lost_fork: u64,
+    pub seeds_lost_minority: u64,
+    pub seeds_lost_both: u64,
 }
 
 impl Stats {
@@ -109,6 +127,21 @@ impl Stats {
         self.verifies += o.verifies;
         self.lost_acked += o.lost_acked;
         self.unlocks += o.unlocks;
+        self.forks += o.forks;
+        self.minority_applies += o.minority_applies;
+        if o.lost_acked > 0 {
+            self.seeds_lost += 1;
+            match (o.forks > 0, o.minority_applies > 0) {
+                (true, false) => self.seeds_lost_fork += 1,
+                (false, true) => self.seeds_lost_minority += 1,
+                (true, true) => self.seeds_lost_both += 1,
+                (false, false) => {}
+            }
+        }
+        self.seeds_lost += o.seeds_lost;
+        self.seeds_lost_fork += o.seeds_lost_fork;
+        self.seeds_lost_minority += o.seeds_lost_minority;
+        self.seeds_lost_both += o.seeds_lost_both;
     }
 }
 
@@ -146,7 +179,10 @@ impl World {
             acked: Vec::new(),
             failure: None,
             quorum_follows_group: true,
+            c_hosts: BTreeSet::new(),
             stats: Stats::default(),
+            applied_now: 0,
+            left_now: 0,
         }
     }
 
@@ -252,6 +288,7 @@ impl World {
                 }
                 p.leaving = true;
                 self.stats.leaves += 1;
+                self.left_now += 1;
             }
             Action::Reply { id, result } => {
                 if let Some(path) = self.hosts[h].waiting.remove(&id) {
@@ -263,7 +300,10 @@ impl World {
                     }
                 }
             }
-            Action::App(DcdbAction::Persist(batch)) => self.hosts[h].store.commit(&batch).unwrap(),
+            Action::App(DcdbAction::Persist(batch)) => {
+                self.applied_now += 1;
+                self.hosts[h].store.commit(&batch).unwrap()
+            }
             Action::App(DcdbAction::Resynced { rows, root }) => {
                 self.stats.resyncs += 1;
                 self.hosts[h].store.replace_all(&rows, root).unwrap()
@@ -280,16 +320,31 @@ impl World {
         if std::env::var("CCFS_SIM_TRACE").is_ok() {
             println!("deliver_next c{ci} from {sender:?} to {:?}", self.view(ci));
         }
-        for h in self.view(ci) {
+        self.deliver_to_view(ci, sender, &bytes);
+        self.process_leaves();
+    }
+
+    /// One message to every member of component `ci`'s view, counting
+    /// forks and applies in minority views.
+    fn deliver_to_view(&mut self, ci: usize, sender: Member, bytes: &[u8]) {
+        self.applied_now = 0;
+        self.left_now = 0;
+        let view = self.view(ci);
+        for &h in &view {
             self.feed(
                 h,
                 Event::Deliver {
                     sender,
-                    bytes: bytes.clone(),
+                    bytes: bytes.to_vec(),
                 },
             );
         }
-        self.process_leaves();
+        if self.applied_now > 0 && self.left_now > 0 {
+            self.stats.forks += 1;
+        }
+        if self.applied_now > 0 && view.len() * 2 <= self.hosts.len() {
+            self.stats.minority_applies += 1;
+        }
     }
 
     /// The daemons that entered LEAVE call `cpg_leave`.
@@ -319,15 +374,7 @@ impl World {
         for ci in 0..self.comps.len() {
             let old = std::mem::take(&mut self.comps[ci].queue);
             for (sender, bytes) in old {
-                for h in self.view(ci) {
-                    self.feed(
-                        h,
-                        Event::Deliver {
-                            sender,
-                            bytes: bytes.clone(),
-                        },
-                    );
-                }
+                self.deliver_to_view(ci, sender, &bytes);
             }
         }
         // What the flush made members send was sent before they learned of
@@ -413,7 +460,10 @@ impl World {
         }
         let now = self.now;
         let rows = self.hosts[h].store.load().unwrap();
-        let db = Memdb::from_rows(rows, Limits::default(), now as u32).unwrap();
+        let mut db = Memdb::from_rows(rows, Limits::default(), now as u32).unwrap();
+        // One vote per host, as in corosync.conf's node list.
+        let votes = (!self.c_hosts.contains(&h))
+            .then(|| Votes::new((0..self.hosts.len()).map(|o| (o as u32 + 1, 1))));
         self.change_views(|w| {
             let host = &mut w.hosts[h];
             host.next_pid += 1;
@@ -422,9 +472,13 @@ impl World {
                 pid: host.next_pid,
             };
             host.waiting.clear();
+            let mut node = DcdbNode::new(member, now);
+            if let Some(votes) = votes {
+                node.handle(&mut db, now, Event::Votes(votes));
+            }
             host.proc = Some(Proc {
                 member,
-                node: DcdbNode::new(member, now),
+                node,
                 db,
                 joined: true,
                 leaving: false,
