@@ -95,29 +95,34 @@ pub const ATTACKERS: [u32; 4] = [crate::common::WWW_DATA, 1000, 1001, 1002];
 /// the attacks sent or made the daemon map (16 MiB requests, 896 rings).
 pub const RSS_AFTER_BOUND_KIB: u64 = 16 * 1024;
 
-/// The daemon's resident size and thread count before an attack.
+/// The daemon's resident size before an attack.
 pub struct Baseline {
     pub rss: u64,
-    pub threads: usize,
 }
 
 pub fn baseline(n: &Node) -> Baseline {
     Baseline {
         rss: rss_kib(n.pid()),
-        threads: threads(n.pid()),
     }
 }
 
-/// Once the attackers are gone and their connection threads ended (a
+/// Connection threads of the IPC socket and the control socket.
+pub fn connection_threads(pid: i32) -> usize {
+    thread_names(pid)
+        .iter()
+        .filter(|(name, _)| name == "ipc-conn" || name == "ccfs-api-conn")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Once the attackers are gone and every connection thread ended (a
 /// bounded wait), the daemon's resident size must be back under the bound.
 pub fn settled(n: &Node, what: &str, base: &Baseline, peak: u64) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while threads(n.pid()) > base.threads + 2 {
+    while connection_threads(n.pid()) > 0 {
         assert!(
             std::time::Instant::now() < until,
-            "{what}: the daemon has {} threads 60 s after the attack, {} before: {:?}",
-            threads(n.pid()),
-            base.threads,
+            "{what}: connection threads left 60 s after the attack: {:?}",
             thread_names(n.pid())
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
