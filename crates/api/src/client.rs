@@ -173,7 +173,13 @@ impl Client {
         let head = format!(
             "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
-        stream.write_all(head.as_bytes()).map_err(self.io("send"))?;
+        if let Err(e) = stream.write_all(head.as_bytes()) {
+            // A server refusing us (connection limit) answers and closes
+            // without reading: its 503 may be waiting to be read.
+            if !matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) {
+                return Err((self.io("send"))(e));
+            }
+        }
         let mut raw = Vec::new();
         if let Err(e) = stream.read_to_end(&mut raw) {
             // The server may close with our bytes unread (reset): keep what

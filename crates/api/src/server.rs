@@ -1,6 +1,16 @@
 //! The control socket: a unix listener (mode 0660, group www-data), one
-//! accepting thread, one thread per connection up to a limit, and a stop
-//! that wakes every blocked connection by shutting its socket down.
+//! accepting thread, one thread per connection up to a limit shared out by
+//! `ccfs_admission` (slots kept for root, a share per uid, so no client can
+//! take them all), and a stop that wakes every blocked connection by
+//! shutting its socket down.
+//!
+//! What one client can hold is bounded: a request has `request_timeout`
+//! to arrive whole (a client that connects and never sends, or trickles a
+//! head that never ends, is answered 408 and closed), a head 16 KiB and a
+//! body 2 MiB (431, 413, read no further), no chunked bodies (501); a
+//! response write blocks at most that long on a client that does not read,
+//! a watch stream's at most `watch_route::WRITE_TIMEOUT`, and a watcher
+//! that falls behind is cut off by the change stream.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,6 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use ccfs_admission::{Policy, Slot, Slots};
 
 use crate::backend::Backend;
 use crate::http::{self, Limits, Response};
@@ -30,7 +42,8 @@ pub struct ServerConfig {
     pub www_data_gid: u32,
     /// The FUSE mount point, accepted as a path prefix (`/etc/pve`).
     pub mount: PathBuf,
-    /// Connections served at once; one more gets 503.
+    /// Connections served at once; one more, or one beyond a non-root
+    /// client's share (`ccfs_admission::Policy::new`), gets 503.
     pub max_connections: usize,
     /// Time a client has to send its whole request.
     pub request_timeout: Duration,
@@ -39,8 +52,8 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// 64 connections (watchers among them), 10 s per request, a watch
-    /// keep-alive every 15 s.
+    /// 64 connections (watchers among them; 8 kept for root, 16 at most
+    /// per other uid), 10 s per request, a watch keep-alive every 15 s.
     pub fn new(socket: impl Into<PathBuf>, www_data_gid: u32, mount: impl Into<PathBuf>) -> Self {
         ServerConfig {
             socket: socket.into(),
@@ -74,6 +87,7 @@ struct Shared {
     ctx: Context,
     stopping: AtomicBool,
     next_id: AtomicU64,
+    slots: Arc<Slots>,
     /// A clone of every open connection, so stop() can shut them down.
     open: Mutex<HashMap<u64, UnixStream>>,
 }
@@ -124,6 +138,7 @@ impl Server {
                 backend,
                 mount: cfg.mount.clone(),
             },
+            slots: Slots::new("control socket", Policy::new(cfg.max_connections)),
             cfg,
             stopping: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
@@ -226,27 +241,35 @@ fn admit(shared: &Arc<Shared>, mut stream: UnixStream) -> Option<JoinHandle<()>>
         let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
         let _ = Response::error(503, why, None).write_to(stream);
     };
-    {
-        let mut open = lock(&shared.open);
-        if open.len() >= shared.cfg.max_connections {
-            drop(open);
-            tracing::warn!("control socket: connection limit reached");
-            refuse(&mut stream, "too many connections");
-            return None;
-        }
-        match stream.try_clone() {
-            Ok(clone) => open.insert(id, clone),
-            Err(e) => {
-                drop(open);
-                refuse(&mut stream, &format!("cannot serve: {e}"));
+    // The slot is taken on the kernel's uid before a byte is read: a client
+    // that never sends holds one of its own share, not one of root's.
+    let slot: Slot = match peer_credentials(&stream) {
+        Ok(cred) => match shared.slots.admit(cred.uid) {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Slots::admit logged it (one line per burst).
+                refuse(&mut stream, "too many connections");
                 return None;
             }
-        };
-    }
+        },
+        Err(e) => {
+            tracing::warn!("control socket: no peer credentials: {e}");
+            refuse(&mut stream, "cannot serve: no peer credentials");
+            return None;
+        }
+    };
+    match stream.try_clone() {
+        Ok(clone) => lock(&shared.open).insert(id, clone),
+        Err(e) => {
+            refuse(&mut stream, &format!("cannot serve: {e}"));
+            return None;
+        }
+    };
     let s = shared.clone();
     let spawned = std::thread::Builder::new()
         .name("ccfs-api-conn".into())
         .spawn(move || {
+            let _slot = slot;
             serve(&s, stream);
             lock(&s.open).remove(&id);
         });

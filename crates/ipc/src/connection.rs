@@ -19,7 +19,7 @@ use crate::frame::{
 };
 use crate::ring::Ring;
 use crate::server::Shared;
-use crate::socket::{self, poll};
+use crate::socket::{self, poll, Signal};
 
 /// The rings of one client and their private directory; dropping it
 /// removes all six files and the directory.
@@ -173,15 +173,23 @@ pub(crate) fn refuse(fd: &OwnedFd, error: i32, shared: &Shared) {
     }
 }
 
-/// Refuses a client over the connection limit from the accept thread. The
-/// request is read first (waiting briefly) so that the client sees our
-/// answer rather than a broken pipe on its send.
-pub(crate) fn refuse_over_limit(fd: &OwnedFd) {
+/// Refuses a client over the connection limit (from the refusal thread).
+/// The request is read first (waiting briefly: a libqb client sends it
+/// right after connecting) so that the client sees our EAGAIN rather than
+/// a broken pipe on its send.
+pub(crate) fn refuse_over_limit(fd: &OwnedFd, stop: &Signal) {
     let wait = std::time::Duration::from_millis(100);
-    if poll(&[(fd.as_raw_fd(), libc::POLLIN)], Some(wait)).is_ok_and(|ev| ev[0] & libc::POLLIN != 0)
-    {
-        let mut request = [0u8; CONNECTION_REQUEST_SIZE];
-        let _ = socket::recv_some(fd, &mut request);
+    let ev = poll(
+        &[(fd.as_raw_fd(), libc::POLLIN), (stop.raw(), libc::POLLIN)],
+        Some(wait),
+    );
+    match ev {
+        Ok(ev) if ev[1] != 0 => return,
+        Ok(ev) if ev[0] & libc::POLLIN != 0 => {
+            let mut request = [0u8; CONNECTION_REQUEST_SIZE];
+            let _ = socket::recv_some(fd, &mut request);
+        }
+        _ => {}
     }
     if let Ok(bytes) = ConnectionResponse::refused(-libc::EAGAIN).encode() {
         let _ = socket::send_all(fd, &bytes, Instant::now() + wait);

@@ -1,14 +1,17 @@
 //! The IPC service: listens on the setup socket, runs one thread per
-//! connection, enforces the connection limit and stops promptly.
+//! connection, shares the connection limit out (`ccfs_admission`: slots kept
+//! for root, a share per uid) and stops promptly.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ccfs_admission::{Policy, Slots};
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -25,7 +28,9 @@ pub struct Config {
     pub shm_dir: PathBuf,
     /// Group whose members get read-only access (`www-data`).
     pub www_data_gid: u32,
-    /// Connections beyond this are refused with EAGAIN.
+    /// Connections at once; beyond this, or beyond a non-root client's
+    /// share of it (`ccfs_admission::Policy::new`), a client is refused
+    /// with EAGAIN.
     pub max_connections: usize,
     /// Upper bound of the per-connection message size a client may ask for.
     pub max_msg_size: u32,
@@ -61,7 +66,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) stop: Signal,
-    active: AtomicUsize,
+    slots: Arc<Slots>,
     ids: AtomicU64,
 }
 
@@ -85,11 +90,15 @@ impl Server {
             name: config.name.clone(),
             source,
         })?;
+        let slots = Slots::new(
+            format!("IPC socket @{}", config.name),
+            Policy::new(config.max_connections),
+        );
         let shared = Arc::new(Shared {
             config,
             backend,
             stop: Signal::new().map_err(ServerError::Signal)?,
-            active: AtomicUsize::new(0),
+            slots,
             ids: AtomicU64::new(0),
         });
         let s = shared.clone();
@@ -106,7 +115,7 @@ impl Server {
 
     /// Connections currently being served (including handshakes).
     pub fn active_connections(&self) -> usize {
-        self.shared.active.load(Ordering::SeqCst)
+        self.shared.slots.held()
     }
 
     /// Stops accepting, ends every connection and waits for their threads.
@@ -128,17 +137,22 @@ impl Drop for Server {
     }
 }
 
-/// Decrements the active count when a connection thread ends, however.
-struct Active<'a>(&'a AtomicUsize);
-
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+/// Refused clients waiting for their EAGAIN. The refusals are answered by
+/// one thread of their own so that clients that connect and never send
+/// cannot hold up the accept loop (which waits for nobody); past this many
+/// queued, a refused client is simply closed.
+const REFUSALS_QUEUED: usize = 32;
 
 fn accept_loop(listener: OwnedFd, shared: &Arc<Shared>) {
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let (refusals, queued) = mpsc::sync_channel::<OwnedFd>(REFUSALS_QUEUED);
+    let s = shared.clone();
+    let refuser = std::thread::Builder::new()
+        .name("ipc-refuse".into())
+        .spawn(move || refuse_loop(&queued, &s));
+    if let Err(e) = &refuser {
+        warn!("IPC refusal thread not started, refused clients are closed unanswered: {e}");
+    }
     loop {
         let ev = match poll(
             &[
@@ -168,35 +182,57 @@ fn accept_loop(listener: OwnedFd, shared: &Arc<Shared>) {
                 }
             };
             workers.retain(|w| !w.is_finished());
-            if shared.active.load(Ordering::SeqCst) >= shared.config.max_connections {
-                warn!(
-                    limit = shared.config.max_connections,
-                    "IPC connection limit reached, refusing client"
-                );
-                connection::refuse_over_limit(&fd);
-                continue;
-            }
-            shared.active.fetch_add(1, Ordering::SeqCst);
-            let s = shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name("ipc-conn".into())
-                .stack_size(1024 * 1024)
-                .spawn(move || {
-                    let _active = Active(&s.active);
-                    connection::serve(fd, &s);
-                });
-            match spawned {
-                Ok(w) => workers.push(w),
-                Err(e) => {
-                    // the closure (and with it the fd) is gone; undo the count
-                    shared.active.fetch_sub(1, Ordering::SeqCst);
-                    warn!("IPC connection thread not started: {e}");
-                }
-            }
+            admit(fd, shared, &refusals, &mut workers);
         }
     }
     drop(listener);
+    drop(refusals);
+    if let Ok(r) = refuser {
+        let _ = r.join();
+    }
     for w in workers {
         let _ = w.join();
+    }
+}
+
+/// Starts a connection thread holding a slot, or queues the refusal.
+fn admit(
+    fd: OwnedFd,
+    shared: &Arc<Shared>,
+    refusals: &SyncSender<OwnedFd>,
+    workers: &mut Vec<JoinHandle<()>>,
+) {
+    // A socket without peer credentials is not a local client we can
+    // account for: it gets no slot.
+    let slot = match socket::peer_uid(&fd) {
+        Ok(uid) => shared.slots.admit(uid).ok(),
+        Err(e) => {
+            warn!("IPC client without peer credentials: {e}");
+            None
+        }
+    };
+    let Some(slot) = slot else {
+        // a full queue drops (closes) the fd: that client sees a hang-up
+        let _ = refusals.try_send(fd);
+        return;
+    };
+    let s = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ipc-conn".into())
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            let _slot = slot;
+            connection::serve(fd, &s);
+        });
+    match spawned {
+        // a thread not started drops its closure: the fd and the slot go
+        Ok(w) => workers.push(w),
+        Err(e) => warn!("IPC connection thread not started: {e}"),
+    }
+}
+
+fn refuse_loop(queued: &Receiver<OwnedFd>, shared: &Shared) {
+    while let Ok(fd) = queued.recv() {
+        connection::refuse_over_limit(&fd, &shared.stop);
     }
 }

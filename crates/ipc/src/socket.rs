@@ -92,6 +92,25 @@ pub fn accept(listener: &OwnedFd) -> io::Result<Option<OwnedFd>> {
     }
 }
 
+/// The uid of the process that connected (`SO_PEERCRED`, fixed at
+/// connect), known before the client sends anything.
+pub fn peer_uid(fd: &OwnedFd) -> io::Result<u32> {
+    // SAFETY: ucred is plain old data.
+    let mut cred: libc::ucred = unsafe { zeroed() };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: valid fd; `cred` and `len` are valid for writes of the sizes given.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(cred.uid)
+}
+
 pub fn set_passcred(fd: &OwnedFd, on: bool) -> io::Result<()> {
     let v: libc::c_int = on.into();
     // SAFETY: valid fd and option buffer.

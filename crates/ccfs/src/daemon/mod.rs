@@ -32,6 +32,7 @@ use ccfs_kvstore::RrdFiles;
 
 mod mount;
 mod open;
+mod resources;
 mod start;
 
 use open::{open_node, Opened};
@@ -101,6 +102,7 @@ fn display(p: &Path) -> String {
 }
 
 pub fn run(mut opts: Options, debug: DebugSwitch) -> Result<Exit, DaemonError> {
+    resources::give_big_buffers_back();
     if let Ok(cwd) = std::env::current_dir() {
         opts.absolutize(&cwd);
     }

@@ -101,7 +101,9 @@ pub(super) fn start_ipc(
         nodename: nodename.to_string(),
         requests: requests.clone(),
     };
-    let config = ccfs_ipc::Config::new(&opts.ipc_name, gid);
+    let mut config = ccfs_ipc::Config::new(&opts.ipc_name, gid);
+    let control = ccfs_api::ServerConfig::new("", gid, "").max_connections;
+    config.max_connections = resources::ipc_connections(config.max_connections, control);
     ccfs_ipc::Server::start(config, Arc::new(backend)).map_err(|source| DaemonError::Ipc {
         name: opts.ipc_name.clone(),
         source,
