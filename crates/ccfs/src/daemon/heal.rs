@@ -95,6 +95,10 @@ impl Kept {
     }
 }
 
+/// A heal under way: the kept files and the state the cluster host and
+/// the daemon's wait share.
+pub(super) type UnderWay = (Kept, Arc<Healing>);
+
 /// Open the tree; if config.db cannot be read and this is a cluster node,
 /// move it aside and open a stand-in (a new database with the host's
 /// corosync.conf). Returns the opened node, and the kept files with the
@@ -106,7 +110,7 @@ pub(super) fn open_or_heal(
     nodename: &str,
     node_ip: std::net::IpAddr,
     db_lock: &mut DatabaseLock,
-) -> Result<(Opened, Option<(Kept, Arc<Healing>)>), DaemonError> {
+) -> Result<(Opened, Option<UnderWay>), DaemonError> {
     // SQLite deletes a WAL it cannot use when the failed connection
     // closes: keep its bytes to put back, so a refused database is left
     // as it was found, in local mode too.
