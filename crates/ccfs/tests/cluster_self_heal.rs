@@ -135,6 +135,14 @@ fn a_node_with_a_garbage_database_takes_the_clusters_tree_and_keeps_the_file() {
     d[1].write("nodes/a/vm.conf", "memory: 512\n").unwrap();
     d[2].write("user.cfg", "user:root@pam\n").unwrap();
     converge(&d);
+    // The records node 3's journal holds of them (its own and delivered).
+    let mut before = Vec::new();
+    for path in ["datacenter.cfg", "user.cfg"] {
+        wait_until(&format!("node3 journaled {path}"), || {
+            origins(&d[2], path).len() == 2
+        });
+        before.push(log(&d[2], path));
+    }
 
     let n3 = d.pop().unwrap();
     stop(&mut c, &n3);
@@ -161,6 +169,22 @@ fn a_node_with_a_garbage_database_takes_the_clusters_tree_and_keeps_the_file() {
         "{logs}"
     );
     assert!(logs.contains("file is not a database"), "{logs}");
+
+    // Its history journal kept every record from before: the same history
+    // as a peer's, nothing re-recorded as a resync difference.
+    for path in ["datacenter.cfg", "user.cfg", "while-away.cfg"] {
+        wait_until(&format!("node3's history of {path}"), || {
+            history(&d[2], path) == history(&d[0], path)
+        });
+    }
+    for (path, was) in ["datacenter.cfg", "user.cfg"].iter().zip(&before) {
+        assert_eq!(
+            &log(&d[2], path),
+            was,
+            "{path}: node3's own records kept (origins {:?}), not dropped and refilled from a peer",
+            origins(&d[2], path)
+        );
+    }
 
     // Healed: it takes writes, and its new database holds the tree.
     d[2].wait_writable("after-heal.cfg");
@@ -265,6 +289,45 @@ fn a_checksum_mismatch_at_verification_resyncs_the_node_and_is_logged() {
             .all(|e| e.contains(&format!("\"node\": \"{}\"", c.node(3).name))),
         "only node3 differed: {mine:?}"
     );
+}
+
+/// `ccfs log PATH --json` through the daemon's control socket.
+fn log(d: &Daemon, path: &str) -> Vec<serde_json::Value> {
+    let run = d.mount.parent().unwrap().join("run");
+    let out = std::process::Command::new(ccfs_bin())
+        .arg("--run-dir")
+        .arg(run)
+        .args(["log", path, "--json", "--limit", "1000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What must be equal on every node: (version, writer node, op).
+fn history(d: &Daemon, path: &str) -> Vec<(u64, String, String)> {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    log(d, path)
+        .iter()
+        .map(|v| (v["version"].as_u64().unwrap(), s(&v["node"]), s(&v["op"])))
+        .collect()
+}
+
+/// Where this node's records of `path` came from (local, cluster, peer,
+/// resync, startup).
+fn origins(d: &Daemon, path: &str) -> Vec<String> {
+    log(d, path)
+        .iter()
+        .map(|v| v["origin"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 /// Entries of the tree as the mount's statfs counts them.

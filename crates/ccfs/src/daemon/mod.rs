@@ -189,7 +189,7 @@ fn serve(
     }
     let mut services = Services::default();
     // The journal stays until after the final commit, which it records.
-    let history = start_history(&mut services, opts, &node, nodename)?;
+    let history = start_history(&mut services, opts, &node, nodename, healing.is_some())?;
     {
         let node = node.clone();
         services.started("database", move || {

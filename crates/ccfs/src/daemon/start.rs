@@ -35,6 +35,7 @@ pub(super) fn start_history(
     opts: &Options,
     node: &Arc<Node>,
     nodename: &str,
+    stand_in: bool,
 ) -> Result<Arc<History>, DaemonError> {
     let hopts = HistoryOptions {
         dir: opts
@@ -44,6 +45,7 @@ pub(super) fn start_history(
         keep_days: opts.history_keep_days,
         max_bytes: opts.history_max_bytes,
         sync: opts.durability == DurabilityMode::Sync,
+        stand_in,
     };
     let history = History::open(&hopts, node, nodename)?;
     let (stop_tx, stop_rx) = mpsc::channel::<()>();

@@ -53,6 +53,12 @@ pub struct HistoryOptions {
     pub max_bytes: u64,
     /// fsync the journal before each commit of the tree (strict mode).
     pub sync: bool,
+    /// The tree stands in for an unreadable config.db (self-heal): the
+    /// journal is not reconciled with it (that would drop every record
+    /// above the stand-in's version); the resync that heals the node
+    /// records the differences to the journal's own last tree, as after
+    /// any restart.
+    pub stand_in: bool,
 }
 
 /// How often retention runs.
@@ -131,9 +137,13 @@ impl History {
         let changes = node.stream().subscribe_lossless(Interest::Records);
         let names = names_for(node, local_name);
         let (tree, version) = node.read(|db| (current_tree(db, &names), db.version()));
-        let found = journal
-            .reconcile(&tree, version, Origin::Startup)
-            .map_err(err)?;
+        let found = if opts.stand_in {
+            Vec::new()
+        } else {
+            journal
+                .reconcile(&tree, version, Origin::Startup)
+                .map_err(err)?
+        };
         if !found.is_empty() {
             tracing::info!(
                 "history: {} change(s) made while ccfs was not running recorded as 'startup'",
