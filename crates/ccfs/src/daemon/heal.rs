@@ -186,3 +186,78 @@ pub(super) fn wait_healed(
         w => Ok(w),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_error(detail: &str) -> DaemonError {
+        DaemonError::Store {
+            path: "config.db".into(),
+            source: StoreError {
+                op: "open",
+                detail: detail.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn only_a_cluster_node_heals_and_only_from_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("corosync.conf");
+        std::fs::write(&conf, "totem {}\n").unwrap();
+        let opts = Options {
+            corosync_conf: conf,
+            ..Options::default()
+        };
+        let damage = store_error("/d/config.db: file is not a database (extended code 26)");
+        let full = store_error("/d/config.db: disk full (extended code 13)");
+        assert!(may_heal(&opts, &damage));
+        assert!(!may_heal(&opts, &full), "moving it aside would not help");
+        let local = Options {
+            local: true,
+            ..opts.clone()
+        };
+        assert!(!may_heal(&local, &damage), "local mode refuses as before");
+        let no_conf = Options {
+            corosync_conf: dir.path().join("missing"),
+            ..opts
+        };
+        assert!(
+            !may_heal(&no_conf, &damage),
+            "nothing to start a cluster from"
+        );
+    }
+
+    #[test]
+    fn moved_aside_and_put_back_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("config.db");
+        std::fs::write(&db, b"garbage").unwrap();
+        std::fs::write(with_suffix(&db, "-wal"), b"wal").unwrap();
+        let kept = Kept::move_aside(&db).unwrap();
+        assert!(!db.exists());
+        assert_eq!(std::fs::read(kept.path()).unwrap(), b"garbage");
+        assert_eq!(
+            std::fs::read(with_suffix(kept.path(), "-wal")).unwrap(),
+            b"wal"
+        );
+        assert!(!with_suffix(kept.path(), "-shm").exists());
+        // The stand-in's files, then the heal fails.
+        std::fs::write(&db, b"stand-in").unwrap();
+        std::fs::write(with_suffix(&db, "-wal"), b"new wal").unwrap();
+        std::fs::write(with_suffix(&db, "-shm"), b"new shm").unwrap();
+        kept.put_back().unwrap();
+        assert_eq!(std::fs::read(&db).unwrap(), b"garbage");
+        assert_eq!(std::fs::read(with_suffix(&db, "-wal")).unwrap(), b"wal");
+        assert!(!with_suffix(&db, "-shm").exists());
+        assert!(!kept.path().exists());
+        // A second move in the same second gets a name of its own.
+        let a = Kept::move_aside(&db).unwrap();
+        std::fs::write(&db, b"again").unwrap();
+        let b = Kept::move_aside(&db).unwrap();
+        assert_ne!(a.path(), b.path());
+        assert_eq!(std::fs::read(a.path()).unwrap(), b"garbage");
+        assert_eq!(std::fs::read(b.path()).unwrap(), b"again");
+    }
+}
