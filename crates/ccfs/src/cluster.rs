@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ccfs_cluster::corosync_conf::TREE_PATH;
 use ccfs_cluster::{ClusterConfig, ClusterService, ConfSync, Durability, Host, Options, Tree};
 use ccfs_memdb::{Change, StoreError};
 use ccfs_status::Status;
 
+use crate::heal::{ClusterLogLines, Healing, LOG_NOTICE, LOG_WARNING};
 use crate::node::Node;
 
 /// What the service's event loop needs from the daemon.
@@ -18,6 +20,9 @@ pub struct ClusterHost {
     /// `config.db`, for `Host::sync` (`Durability::Sync`); `None` only
     /// from [`start`], whose `Durability::Commit` never syncs.
     pub db: Option<PathBuf>,
+    /// Set while the tree stands in for an unreadable config.db.
+    pub healing: Option<Arc<Healing>>,
+    pub log: Arc<ClusterLogLines>,
 }
 
 impl ClusterHost {
@@ -64,9 +69,39 @@ impl Host for ClusterHost {
 
     /// The write gate and read-only modes follow the dfsm's own gate: with
     /// the group quorum rule a quorate node whose group holds no majority
-    /// of the votes is read-only (crates/dfsm/GROUP-QUORUM.md).
+    /// of the votes is read-only (crates/dfsm/GROUP-QUORUM.md). A healing
+    /// tree takes no writes either way.
     fn writable_changed(&self, writable: bool) {
+        let writable = match &self.healing {
+            Some(h) => h.quorum_changed(writable),
+            None => writable,
+        };
         self.node.set_quorate(writable);
+    }
+
+    fn healed(&self) {
+        let Some(h) = &self.healing else { return };
+        let writable = h.set_healed();
+        self.node.set_quorate(writable);
+        let msg = format!(
+            "config.db was unreadable and is kept as {}; this node took the cluster's tree",
+            h.kept.display()
+        );
+        tracing::info!("{msg}");
+        self.log.line(LOG_NOTICE, &msg);
+    }
+
+    fn not_the_source(&self) {
+        if let Some(h) = &self.healing {
+            h.refused();
+        }
+    }
+
+    fn checksum_mismatch(&self) {
+        self.log.line(
+            LOG_WARNING,
+            "checksum verification: this node's tree differs from the coordinator's; resyncing",
+        );
     }
 
     fn cluster_config(&self, config: &ClusterConfig) {
@@ -80,6 +115,20 @@ impl Host for ClusterHost {
     }
 }
 
+/// What the daemon adds to a plain start of the cluster service.
+pub struct Launch {
+    /// A writer hears back once its change reached this far.
+    pub durability: Durability,
+    /// `config.db`, for [`Durability::Sync`]'s fsync.
+    pub db: PathBuf,
+    /// Period of the checksum verification (dfsm.md §12).
+    pub verify_interval: Duration,
+    /// The tree stands in for an unreadable config.db (`heal.rs`).
+    pub healing: Option<Arc<Healing>>,
+    /// Where the service's own cluster log lines go.
+    pub log: Arc<ClusterLogLines>,
+}
+
 /// Run the corosync config sync once (reload allowed, quorum.md §1 step
 /// 2), start the cluster service and switch `node` to cluster mode. A
 /// writer hears back once its change is committed here
@@ -89,52 +138,59 @@ pub fn start(
     status: Arc<Mutex<Status>>,
     corosync_conf: &Path,
 ) -> Result<Arc<ClusterService>, ccfs_cluster::Error> {
-    launch(node, status, corosync_conf, Durability::Commit, None)
+    let host = ClusterHost {
+        node: Arc::clone(node),
+        log: ClusterLogLines::new(status.clone()),
+        status,
+        db: None,
+        healing: None,
+    };
+    launch(host, corosync_conf, Options::default())
 }
 
-/// Like [`start`], with the writers' replies waiting for `durability`:
-/// [`Durability::Sync`] fsyncs `db` (the daemon's `config.db`) and its
-/// WAL after the commit and before each group of replies.
-pub fn start_durable(
+/// Like [`start`], with the daemon's settings: the writers' replies wait
+/// for `durability` ([`Durability::Sync`] fsyncs `config.db` and its WAL
+/// after the commit and before each group of replies), the verify
+/// interval, and healing.
+pub fn start_with(
     node: &Arc<Node>,
     status: Arc<Mutex<Status>>,
     corosync_conf: &Path,
-    durability: Durability,
-    db: &Path,
+    how: Launch,
 ) -> Result<Arc<ClusterService>, ccfs_cluster::Error> {
-    launch(
-        node,
+    let options = Options {
+        durability: how.durability,
+        verify_interval: how.verify_interval,
+        healing: how.healing.is_some(),
+        ..Options::default()
+    };
+    let host = ClusterHost {
+        node: Arc::clone(node),
         status,
-        corosync_conf,
-        durability,
-        Some(db.to_path_buf()),
-    )
+        db: Some(how.db),
+        healing: how.healing,
+        log: how.log,
+    };
+    launch(host, corosync_conf, options)
 }
 
 fn launch(
-    node: &Arc<Node>,
-    status: Arc<Mutex<Status>>,
+    host: ClusterHost,
     corosync_conf: &Path,
-    durability: Durability,
-    db: Option<PathBuf>,
+    options: Options,
 ) -> Result<Arc<ClusterService>, ccfs_cluster::Error> {
     let conf_sync = ConfSync {
         target: corosync_conf.to_path_buf(),
         ..ConfSync::default()
     };
+    let node = Arc::clone(&host.node);
     let copy = node.read(|db| db.lookup(TREE_PATH).map(|e| e.data.clone()));
     conf_sync.run(copy.as_deref(), true);
-    let host = Arc::new(ClusterHost {
-        node: Arc::clone(node),
-        status,
-        db,
-    });
     let service = Arc::new(ClusterService::start(
-        host,
+        Arc::new(host),
         Options {
             conf_sync,
-            durability,
-            ..Options::default()
+            ..options
         },
     )?);
     node.attach_cluster(Arc::clone(&service));

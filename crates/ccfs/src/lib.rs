@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod exports;
 pub mod fuse;
+pub mod heal;
 pub mod history;
 pub mod host;
 pub mod ipc_backend;

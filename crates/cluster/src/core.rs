@@ -63,6 +63,31 @@ pub(crate) struct Io {
     pub conf: ConfSync,
 }
 
+/// The host hears of the dfsm's notes about healing and verification.
+fn tell(host: &dyn Host, note: DcdbAction) {
+    match note {
+        DcdbAction::Healed => {
+            tracing::info!("healed: the tree was taken from a peer");
+            host.healed();
+        }
+        DcdbAction::NotTheSource => {
+            tracing::warn!(
+                "healing: no member holds a newer tree than our stand-in; \
+                 leaving the group instead of serving it, retrying after the restart delay"
+            );
+            host.not_the_source();
+        }
+        DcdbAction::ChecksumMismatch => {
+            tracing::error!(
+                "checksum verification: this node's tree differs from the coordinator's; \
+                 leaving the group to resync"
+            );
+            host.checksum_mismatch();
+        }
+        _ => {}
+    }
+}
+
 impl Shared {
     /// One event into the dfsm, its actions executed in order: the tree
     /// actions under the host's tree lock, then the multicasts (a failed
@@ -85,6 +110,7 @@ impl Shared {
             let mut changes: Vec<Change> = Vec::new();
             let mut sends = Vec::new();
             let mut replies = Vec::new();
+            let mut notes = Vec::new();
             io.host.with_tree(&mut |tree: &mut dyn Tree| {
                 let Some(ev) = event.take() else { return };
                 for action in node.handle(tree.memdb(), now, ev) {
@@ -109,6 +135,11 @@ impl Shared {
                             let data = tree.memdb().lookup(TREE_PATH).map(|e| e.data.clone());
                             io.conf.run(data.as_deref(), reload);
                         }
+                        Action::App(
+                            note @ (DcdbAction::Healed
+                            | DcdbAction::NotTheSource
+                            | DcdbAction::ChecksumMismatch),
+                        ) => notes.push(note),
                         Action::ModeChanged(m) => {
                             tracing::info!("dcdb mode: {m:?}");
                             fx.mode_changed = true;
@@ -129,6 +160,10 @@ impl Shared {
             let quiet = own_normal && replies.iter().any(|(id, _)| self.is_quiet(*id));
             if !changes.is_empty() && !quiet {
                 io.host.changed(changes);
+            }
+            // After the tree lock: the host may take its own locks.
+            for note in notes {
+                tell(io.host.as_ref(), note);
             }
             let mut failed = Vec::new();
             for (bytes, purpose) in sends {

@@ -36,6 +36,8 @@ struct Dcdb {
     cpg: Arc<CpgGroup>,
     commit_delay: Duration,
     durability: Durability,
+    verify_interval: Duration,
+    healing: bool,
     /// The dfsm exists (in `shared.core`): we joined once.
     have_node: bool,
     /// When something was first handed to `Tree::persist` since the last
@@ -60,6 +62,8 @@ pub(crate) fn spawn(shared: Arc<Shared>, options: Options) -> Result<JoinHandle<
             shared,
             commit_delay: options.commit_delay,
             durability: options.durability,
+            verify_interval: options.verify_interval,
+            healing: options.healing,
             have_node: false,
             uncommitted: None,
             replies: Vec::new(),
@@ -144,7 +148,10 @@ impl Group for Dcdb {
         if let Some(me) = link.join() {
             if !self.have_node {
                 tracing::info!("joined the dcdb group as {}/{}", me.nodeid, me.pid);
-                lock(&self.shared.core).node = Some(DcdbNode::new(me, unix_now()));
+                let node = DcdbNode::new(me, unix_now())
+                    .with_verify_interval(self.verify_interval.as_secs());
+                let node = if self.healing { node.healing() } else { node };
+                lock(&self.shared.core).node = Some(node);
                 self.have_node = true;
                 let quorate = self.shared.quorate.load(Ordering::SeqCst);
                 self.feed(link, Event::Quorum { quorate });

@@ -64,4 +64,14 @@ pub trait Host: Send + Sync + 'static {
     /// removed (pmxcfs takes `.members`' online flags from the kvstore
     /// group, which has the same members while both groups run).
     fn membership(&self, _nodeids: &[u32]) {}
+    /// A healing service (`Options::healing`) holds another member's tree
+    /// now (it is in the store too): the tree may take writes again.
+    fn healed(&self) {}
+    /// A healing service was alone, or the member with the newest tree: it
+    /// left the group instead of serving its stand-in tree, and rejoins
+    /// after the restart delay.
+    fn not_the_source(&self) {}
+    /// The checksum verification found this node's tree differing from
+    /// the coordinator's; the service leaves and resyncs.
+    fn checksum_mismatch(&self) {}
 }

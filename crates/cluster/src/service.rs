@@ -55,6 +55,12 @@ pub struct Options {
     pub commit_delay: Duration,
     /// What a local writer's reply waits for.
     pub durability: Durability,
+    /// Period of the checksum verification (dfsm.md §12; C: an hour).
+    pub verify_interval: Duration,
+    /// The tree stands in for a database that could not be read: take a
+    /// peer's and never be the sync source until then
+    /// (`DcdbNode::healing`; [`Host::healed`] says when it is over).
+    pub healing: bool,
 }
 
 impl Default for Options {
@@ -65,6 +71,8 @@ impl Default for Options {
             tick: Duration::from_secs(1),
             commit_delay: Duration::from_millis(100),
             durability: Durability::Commit,
+            verify_interval: Duration::from_secs(ccfs_dfsm::VERIFY_INTERVAL_SECS),
+            healing: false,
         }
     }
 }

@@ -129,6 +129,17 @@ pub trait Application {
     /// Checksum of the local state (only called if `has_checksum`).
     fn checksum(&mut self, ctx: &Ctx) -> Option<[u8; 32]>;
 
+    /// Alone in the group, the instance is SYNCED with its own state at
+    /// once (no exchange); `false` makes it leave instead (and rejoin
+    /// later), for a state that must not be served on its own.
+    fn may_sync_alone(&mut self, _out: &mut Outbox<Self::Action>, _ctx: &Ctx) -> bool {
+        true
+    }
+
+    /// The verification found the local checksum differing from the
+    /// coordinator's (dfsm.md §12 V2); the instance leaves right after.
+    fn checksum_mismatch(&mut self, _out: &mut Outbox<Self::Action>, _ctx: &Ctx) {}
+
     /// Entered SYNCED (a real change).
     fn synced(&mut self, _out: &mut Outbox<Self::Action>, _ctx: &Ctx) {}
 

@@ -430,6 +430,9 @@ impl Dfsm {
                     purpose: Purpose::Protocol,
                 });
             }
+        } else if !self.with_app(app, &mut acts, |app, out, ctx| app.may_sync_alone(out, ctx)) {
+            self.leave(app, &mut acts);
+            return acts;
         } else {
             self.set_mode(app, &mut acts, Mode::Synced);
             if let Some(m) = self.members.iter_mut().find(|m| m.id == self.me) {

@@ -378,6 +378,7 @@ impl Dfsm {
             return self.leave(app, acts);
         };
         if id == self.csum_id && epoch == self.csum_epoch && csum != self.csum {
+            self.with_app(app, acts, |app, out, ctx| app.checksum_mismatch(out, ctx));
             self.leave(app, acts);
         }
     }

@@ -190,14 +190,16 @@ fn hourly_verification_round_trip() {
     );
     // Our own checksum matches: nothing happens.
     assert_eq!(n.deliver(1, answer), []);
-    // A different checksum for the same request: leave and resync.
+    // A different checksum for the same request: say so, leave and resync.
     let wrong = state_msg(
         MessageType::Verify,
         n.now,
         epoch,
         &verify::encode_verify(1, &[0; 32]),
     );
-    assert_eq!(n.deliver(1, wrong), leave());
+    let mut want = vec![Action::App(DcdbAction::ChecksumMismatch)];
+    want.extend(leave());
+    assert_eq!(n.deliver(1, wrong), want);
 }
 
 #[test]

@@ -26,6 +26,29 @@ fn reason(code: ErrorCode) -> &'static str {
     }
 }
 
+/// Reasons that say nothing about the database file itself: the disk,
+/// the rights or another process are in the way, and moving the file
+/// aside would not help (see [`is_damage`]).
+const NOT_THE_FILE: [ErrorCode; 7] = [
+    ErrorCode::DiskFull,
+    ErrorCode::ReadOnly,
+    ErrorCode::CannotOpen,
+    ErrorCode::PermissionDenied,
+    ErrorCode::DatabaseBusy,
+    ErrorCode::DatabaseLocked,
+    ErrorCode::OutOfMemory,
+];
+
+/// Whether an error of opening or loading the database says the file
+/// itself cannot be read (not a database, corrupt, a read error, a row
+/// the tree cannot hold), as opposed to its surroundings (disk full,
+/// permissions, locked by another process, out of memory).
+pub fn is_damage(e: &StoreError) -> bool {
+    !NOT_THE_FILE
+        .iter()
+        .any(|&code| e.detail.contains(&format!(": {} (", reason(code))))
+}
+
 /// An error of SQLite while doing `op` on the database at `path`.
 pub fn sqlite(op: &'static str, path: &Path, err: rusqlite::Error) -> StoreError {
     let detail = match &err {
@@ -62,5 +85,33 @@ pub fn other(op: &'static str, path: &Path, detail: String) -> StoreError {
     StoreError {
         op,
         detail: format!("{}: {detail}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::os::raw::c_int) -> StoreError {
+        let err = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        sqlite("open", Path::new("/d/config.db"), err)
+    }
+
+    #[test]
+    fn damage_is_the_file_not_its_surroundings() {
+        use rusqlite::ffi::{
+            SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_IOERR, SQLITE_NOTADB,
+        };
+        assert!(is_damage(&failure(SQLITE_NOTADB)));
+        assert!(is_damage(&failure(SQLITE_CORRUPT)));
+        assert!(is_damage(&failure(SQLITE_IOERR)));
+        assert!(is_damage(&other("load", Path::new("/d"), "bad row".into())));
+        assert!(!is_damage(&failure(SQLITE_FULL)));
+        assert!(!is_damage(&failure(SQLITE_BUSY)));
+        let denied = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_PERM),
+            Some("permission denied".into()),
+        );
+        assert!(!is_damage(&sqlite("open", Path::new("/d"), denied)));
     }
 }

@@ -16,6 +16,7 @@ mod schema;
 mod sqlite_store;
 
 pub use disk_sync::sync_to_disk;
+pub use errors::is_damage;
 pub use options::{RowWrite, StoreOptions};
 pub use schema::SCHEMA;
 pub use sqlite_store::SqliteStore;

@@ -24,6 +24,8 @@ pub const DEFAULT_HISTORY_KEEP_DAYS: u32 = 30;
 pub const DEFAULT_HISTORY_MAX_BYTES: u64 = 128 * 1024 * 1024;
 pub const DEFAULT_EXPORT_DIR: &str = "/run/ccfs/exports";
 pub const DEFAULT_SNAPSHOT_DIR: &str = "/run/ccfs/snapshots";
+pub const DEFAULT_HEAL_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_VERIFY_INTERVAL_SECS: u64 = 3600;
 
 /// How `config.db` is opened (README, "Differences from C").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,6 +170,18 @@ pub struct Options {
     /// Where each snapshot of the history is mounted read-only (DIR/NAME)
     #[arg(long, value_name = "DIR", default_value = DEFAULT_SNAPSHOT_DIR)]
     pub snapshot_dir: PathBuf,
+
+    /// Cluster mode, config.db unreadable: how long to wait for a peer's
+    /// tree (the file is moved aside first) before giving up and exiting
+    /// with the file put back
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HEAL_TIMEOUT_SECS)]
+    pub heal_timeout: u64,
+
+    /// Cluster mode: seconds between two checksum verifications of the
+    /// tree against the coordinator's (C: an hour)
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_VERIFY_INTERVAL_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub verify_interval: u64,
 }
 
 /// The whole command line. Client subcommands are meant to be added here
@@ -234,6 +248,8 @@ impl Default for Options {
             metrics: None,
             export_dir: DEFAULT_EXPORT_DIR.into(),
             snapshot_dir: DEFAULT_SNAPSHOT_DIR.into(),
+            heal_timeout: DEFAULT_HEAL_TIMEOUT_SECS,
+            verify_interval: DEFAULT_VERIFY_INTERVAL_SECS,
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::signals::{self, ShutdownSignals, Stop};
 use crate::status_files::StatusFiles;
 use ccfs_kvstore::RrdFiles;
 
+mod heal;
 mod mount;
 mod open;
 mod resources;
@@ -55,6 +56,13 @@ pub enum DaemonError {
     Load { path: String, source: LoadError },
     #[error("unable to start the cluster services: {0}")]
     Cluster(#[from] ccfs_cluster::Error),
+    #[error("unable to move the unreadable database file '{path}' aside: {source}")]
+    MoveAside {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database '{db}' is unreadable and the cluster did not heal it: {detail}")]
+    Heal { db: String, detail: String },
     #[error("unable to import '{path}' into the database: {detail}")]
     Import { path: String, detail: String },
     #[error("fuse mount of '{path}' failed: {source}")]
@@ -161,12 +169,16 @@ fn serve(
     process::create_dirs(opts, gid)?;
     let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
     let db_existed = opts.db.exists();
-    let _db_lock = DatabaseLock::acquire(&opts.db)?;
-    let Opened {
-        node,
-        status,
-        cluster_mode,
-    } = open_node(opts, db_existed, nodename, node_ip)?;
+    let mut db_lock = DatabaseLock::acquire(&opts.db)?;
+    let (
+        Opened {
+            node,
+            status,
+            cluster_mode,
+        },
+        heal,
+    ) = heal::open_or_heal(opts, db_existed, nodename, node_ip, &mut db_lock)?;
+    let (kept, healing) = heal.unzip();
 
     // Teardown is the reverse of this start order (services.rs): each part
     // is added once it runs.
@@ -179,7 +191,7 @@ fn serve(
     }
     let mut services = Services::default();
     // The journal stays until after the final commit, which it records.
-    let history = start_history(&mut services, opts, &node, nodename)?;
+    let history = start_history(&mut services, opts, &node, nodename, healing.is_some())?;
     {
         let node = node.clone();
         services.started("database", move || {
@@ -209,7 +221,15 @@ fn serve(
 
     // The status group runs next to the dcdb group (kvstore.md §1).
     let (updates, kvstore_service) = if cluster_mode {
-        start_cluster(&mut services, opts, &node, &status, &history, node_ip)?
+        start_cluster(
+            &mut services,
+            opts,
+            &node,
+            &status,
+            &history,
+            node_ip,
+            healing.clone(),
+        )?
     } else {
         let local: Arc<dyn StatusUpdates> = Arc::new(LocalStatus {
             status: status.clone(),
@@ -245,7 +265,7 @@ fn serve(
     add_restart_flag(&mut services, opts, gid);
     process::remove_restart_flag(&opts.run_dir);
 
-    let result = mount::serve_until_stop(session, signals, opts, readiness)?;
+    let ended = mount::serve_until_stop(session, signals, opts, readiness, healing.as_deref());
 
     // fuse.md §1.3.
     tracing::info!("teardown filesystem");
@@ -253,7 +273,13 @@ fn serve(
     drop(node);
     drop(status);
     let _ = std::fs::remove_file(&opts.pid_file);
-    result.map_err(DaemonError::Loop)?;
+    if let Some(kept) = kept.filter(|_| !healing.as_ref().is_some_and(|h| h.is_healed())) {
+        // Not healed (timed out or stopped): the file goes back, as found.
+        kept.put_back()?;
+        tracing::info!("'{}' put back unchanged", opts.db.display());
+    }
+    drop(db_lock);
+    ended?.map_err(DaemonError::Loop)?;
     tracing::info!("exit proxmox configuration filesystem (0)");
     Ok(())
 }

@@ -31,6 +31,7 @@ pub(super) fn serve_until_stop(
     signals: ShutdownSignals,
     opts: &Options,
     readiness: Option<Readiness>,
+    healing: Option<&crate::heal::Healing>,
 ) -> Result<std::io::Result<()>, DaemonError> {
     let (stop_tx, stop_rx) = mpsc::channel();
     signals::spawn_waiter(signals, stop_tx.clone()).map_err(DaemonError::Thread)?;
@@ -48,6 +49,28 @@ pub(super) fn serve_until_stop(
         process::write_pid_file(&opts.pid_file, std::process::id())?;
     }
     tracing::info!("ccfs mounted at {}", opts.mount.display());
+    // A healing node is up only once it holds the cluster's tree.
+    let mut early = None;
+    if let Some(h) = healing {
+        let waited = super::heal::wait_healed(opts, h, || {
+            if early.is_none() {
+                early = stop_rx.try_recv().ok();
+            }
+            early.is_some()
+        });
+        if waited.is_err() || early.is_some() {
+            if !matches!(early, Some(Stop::LoopEnded(_)))
+                && signals::unmount(&mut unmounter, &opts.mount)
+            {
+                let _ = looper.join();
+            }
+            waited?;
+            return Ok(match early {
+                Some(Stop::LoopEnded(r)) => r,
+                _ => Ok(()),
+            });
+        }
+    }
     if let Some(r) = readiness {
         // Leave stderr before the parent exits: the line saying where the
         // logs go from now on (or that nothing is reachable) must reach

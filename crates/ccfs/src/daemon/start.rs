@@ -2,6 +2,7 @@
 //! services list (whose reverse is the teardown, `services.rs`).
 
 use super::*;
+use crate::heal::{ClusterLogLines, Healing};
 
 /// Commits deferred writes that have waited long enough (written through
 /// an open file and not yet closed).
@@ -34,6 +35,7 @@ pub(super) fn start_history(
     opts: &Options,
     node: &Arc<Node>,
     nodename: &str,
+    stand_in: bool,
 ) -> Result<Arc<History>, DaemonError> {
     let hopts = HistoryOptions {
         dir: opts
@@ -43,6 +45,7 @@ pub(super) fn start_history(
         keep_days: opts.history_keep_days,
         max_bytes: opts.history_max_bytes,
         sync: opts.durability == DurabilityMode::Sync,
+        stand_in,
     };
     let history = History::open(&hopts, node, nodename)?;
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
@@ -164,23 +167,31 @@ pub(super) fn start_cluster(
     status: &Arc<Mutex<Status>>,
     history: &Arc<History>,
     node_ip: std::net::IpAddr,
+    healing: Option<Arc<Healing>>,
 ) -> Result<StatusRoute, DaemonError> {
     let durability = match opts.durability {
         DurabilityMode::Commit => ccfs_cluster::Durability::Commit,
         DurabilityMode::Sync => ccfs_cluster::Durability::Sync,
     };
-    let service = cluster::start_durable(
+    let log = ClusterLogLines::new(status.clone());
+    let service = cluster::start_with(
         node,
         status.clone(),
         &opts.corosync_conf,
-        durability,
-        &opts.db,
+        cluster::Launch {
+            durability,
+            db: opts.db.clone(),
+            verify_interval: Duration::from_secs(opts.verify_interval),
+            healing,
+            log: log.clone(),
+        },
     )?;
     // Leave the group and commit what it delivered; writers still
     // waiting get EBUSY.
     services.started("dcdb group", move || service.shutdown());
     start_history_group(services, history)?;
     let kvstore = start_kvstore(status, node_ip)?;
+    log.set_kvstore(kvstore.clone());
     let k = kvstore.clone();
     // Bumps clinfo and leaves the status group.
     services.started("status group", move || k.shutdown());

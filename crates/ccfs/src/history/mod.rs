@@ -26,6 +26,7 @@ pub mod tree;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
@@ -53,6 +54,12 @@ pub struct HistoryOptions {
     pub max_bytes: u64,
     /// fsync the journal before each commit of the tree (strict mode).
     pub sync: bool,
+    /// The tree stands in for an unreadable config.db (self-heal): the
+    /// journal is not reconciled with it (that would drop every record
+    /// above the stand-in's version); the resync that heals the node
+    /// records the differences to the journal's own last tree, as after
+    /// any restart.
+    pub stand_in: bool,
 }
 
 /// How often retention runs.
@@ -69,6 +76,11 @@ pub struct History {
     /// the resyncs of this run covered (which also hold changes a resync
     /// found no trace of, such as a file made and removed).
     gaps: Mutex<Vec<(u64, u64)>>,
+    /// The tree stands in for an unreadable config.db until the first
+    /// resync (the heal): no gap is asked for or filled meanwhile, since
+    /// an import compares the journal with the tree and would cut it back
+    /// to the stand-in's version.
+    stand_in: AtomicBool,
     /// Cluster mode: the group that shares snapshots and fills gaps.
     group: OnceLock<Weak<HistoryGroup>>,
 }
@@ -131,9 +143,13 @@ impl History {
         let changes = node.stream().subscribe_lossless(Interest::Records);
         let names = names_for(node, local_name);
         let (tree, version) = node.read(|db| (current_tree(db, &names), db.version()));
-        let found = journal
-            .reconcile(&tree, version, Origin::Startup)
-            .map_err(err)?;
+        let found = if opts.stand_in {
+            Vec::new()
+        } else {
+            journal
+                .reconcile(&tree, version, Origin::Startup)
+                .map_err(err)?
+        };
         if !found.is_empty() {
             tracing::info!(
                 "history: {} change(s) made while ccfs was not running recorded as 'startup'",
@@ -149,6 +165,7 @@ impl History {
             sync: opts.sync,
             gaps: Mutex::new(gaps),
             group: OnceLock::new(),
+            stand_in: AtomicBool::new(opts.stand_in),
         });
         node.set_before_commit(history.clone());
         // Limits may have shrunk since the last run: apply them now.
@@ -201,6 +218,8 @@ impl History {
             // A resync: what it changed, as differences to the tree before.
             journal.append(&std::mem::take(&mut batch))?;
             if let Some(entries) = &record.tree {
+                // The heal is over: the tree is the cluster's.
+                self.stand_in.store(false, Ordering::SeqCst);
                 let before = journal.newest_version().unwrap_or(0);
                 let version = record.applied.version;
                 let tree = tree_of(entries, &names);
@@ -237,6 +256,9 @@ impl History {
     /// The ranges `(from, to]` whose changes this node knows only from a
     /// resync.
     pub fn gaps(&self) -> Vec<(u64, u64)> {
+        if self.stand_in.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
         lock(&self.gaps).clone()
     }
 
@@ -251,6 +273,10 @@ impl History {
         to: u64,
         records: Vec<RecordContent>,
     ) -> Result<usize, JournalError> {
+        if self.stand_in.load(Ordering::SeqCst) {
+            // Asked for before the heal began; asked again after it.
+            return Ok(0);
+        }
         let n = self.journal().import(from, to, records)?;
         {
             let mut gaps = lock(&self.gaps);

@@ -31,6 +31,7 @@ fn side(name: &str) -> Side {
         keep_days: 30,
         max_bytes: 1 << 30,
         sync: false,
+        stand_in: false,
     };
     let history = History::open(&opts, &node, name).unwrap();
     let peer = PeerHistory {

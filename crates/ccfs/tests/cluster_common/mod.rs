@@ -32,7 +32,13 @@ impl Daemon {
     /// Start `ccfs -f` in node `nodeid` on the node's database (kept across
     /// restarts) and wait until its mount answers.
     pub fn start(c: &mut Cluster, nodeid: u32) -> Daemon {
-        let (dirs, args) = ccfs_command(c, nodeid, ccfs_bin()).expect("daemon dirs");
+        Daemon::start_with(c, nodeid, &[])
+    }
+
+    /// Like [`Daemon::start`], with more options on the command line.
+    pub fn start_with(c: &mut Cluster, nodeid: u32, extra: &[&str]) -> Daemon {
+        let (dirs, mut args) = ccfs_command(c, nodeid, ccfs_bin()).expect("daemon dirs");
+        args.extend(extra.iter().map(|a| a.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let sp = c.spawn_logged(nodeid, &refs).expect("spawn ccfs");
         let d = Daemon {

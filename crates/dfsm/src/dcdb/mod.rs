@@ -39,6 +39,16 @@ pub enum DcdbAction {
     /// `corosync.conf` changed in the tree: run the corosync config sync
     /// (quorum.md §6), with `corosync-cfgtool -R` only if `reload`.
     CorosyncConf { reload: bool },
+    /// A healing node ([`DcdbNode::healing`]) now holds a peer's tree: it
+    /// may take writes (once quorate) and be a sync source from now on.
+    Healed,
+    /// A healing node was chosen as the sync source (it is alone, or no
+    /// member's tree is newer than its own): it refuses and leaves; the
+    /// rejoin ≥ 5 s later tries again.
+    NotTheSource,
+    /// The periodic verification found our checksum differing from the
+    /// coordinator's (dfsm.md §12 V2): we leave and resync.
+    ChecksumMismatch,
 }
 
 /// What a local writer asks the cluster to do.
@@ -84,6 +94,9 @@ pub(crate) struct SyncData {
     /// The leader's index while we wait for its updates.
     pub leader_index: Option<Vec<u8>>,
     pub updates: Vec<ccfs_proto::dcdb::UpdateInode>,
+    /// Our tree is a stand-in for a database that could not be read: take
+    /// a peer's, never hand ours out (survives restarts of the dfsm).
+    pub healing: bool,
 }
 
 /// The dcdb group of one node.
@@ -92,6 +105,7 @@ pub struct DcdbNode {
     dfsm: Dfsm,
     sync: SyncData,
     last_timer: u64,
+    verify_interval: u64,
 }
 
 impl DcdbNode {
@@ -102,7 +116,29 @@ impl DcdbNode {
             dfsm: Dfsm::new(me, DCDB_PROTOCOL_VERSION),
             sync: SyncData::default(),
             last_timer: now,
+            verify_interval: VERIFY_INTERVAL_SECS,
         }
+    }
+
+    /// Verify every `secs` seconds instead of C's hour (at least 1).
+    pub fn with_verify_interval(mut self, secs: u64) -> DcdbNode {
+        self.verify_interval = secs.max(1);
+        self
+    }
+
+    /// Start healing: the local tree replaces a database that could not be
+    /// read. Until a state exchange hands us another member's tree
+    /// ([`DcdbAction::Healed`]) this node never is the sync source: chosen
+    /// as leader, it leaves instead ([`DcdbAction::NotTheSource`]). Nothing
+    /// changes on the wire; peers see an ordinary member that left.
+    pub fn healing(mut self) -> DcdbNode {
+        self.sync.healing = true;
+        self
+    }
+
+    /// Whether the node still waits for a peer's tree ([`DcdbNode::healing`]).
+    pub fn is_healing(&self) -> bool {
+        self.sync.healing
     }
 
     pub fn dfsm(&self) -> &Dfsm {
@@ -138,7 +174,7 @@ impl DcdbNode {
             Event::Request { id, request } => local_request(&mut self.dfsm, &app, id, request),
             Event::MulticastFailed { purpose } => self.dfsm.multicast_failed(&mut app, purpose),
             Event::Tick => {
-                if now.saturating_sub(self.last_timer) < VERIFY_INTERVAL_SECS {
+                if now.saturating_sub(self.last_timer) < self.verify_interval {
                     return Vec::new();
                 }
                 self.last_timer = now;

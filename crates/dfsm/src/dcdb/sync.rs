@@ -118,6 +118,9 @@ impl Dcdb<'_> {
         // replace_all leaves nothing dirty; the store is rewritten whole.
         let _ = self.db.take_batch();
         out.push(DcdbAction::Resynced { rows, root });
+        if std::mem::take(&mut self.sync.healing) {
+            out.push(DcdbAction::Healed);
+        }
         out.push(DcdbAction::CorosyncConf { reload: false });
         if self.db.is_error_mode() {
             // Duplicate VMID after the reload (dcdb.md §6.6 step 6).
@@ -166,6 +169,20 @@ impl Application for Dcdb<'_> {
         let leader = select_leader(&indexes);
         let leader_state = states[leader].state;
         let synced: Vec<bool> = states.iter().map(|s| s.state == leader_state).collect();
+        if self.sync.healing {
+            if states[leader].member == ctx.me {
+                // Our tree stands in for an unreadable database: sending it
+                // would overwrite the others' (or, alone, serve it).
+                out.push(DcdbAction::NotTheSource);
+                return Err(Status::Fatal);
+            }
+            let mine = states.iter().position(|s| s.member == ctx.me);
+            if mine.is_some_and(|i| synced[i]) {
+                // Already byte-identical to another member's tree.
+                self.sync.healing = false;
+                out.push(DcdbAction::Healed);
+            }
+        }
         if states[leader].member == ctx.me {
             let mut send = BTreeSet::new();
             for (idx, _) in indexes.iter().zip(&synced).filter(|(_, s)| !**s) {
@@ -219,6 +236,17 @@ impl Application for Dcdb<'_> {
 
     fn checksum(&mut self, _ctx: &Ctx) -> Option<[u8; 32]> {
         Some(self.db.checksum())
+    }
+
+    fn may_sync_alone(&mut self, out: &mut Outbox<DcdbAction>, _ctx: &Ctx) -> bool {
+        if self.sync.healing {
+            out.push(DcdbAction::NotTheSource);
+        }
+        !self.sync.healing
+    }
+
+    fn checksum_mismatch(&mut self, out: &mut Outbox<DcdbAction>, _ctx: &Ctx) {
+        out.push(DcdbAction::ChecksumMismatch);
     }
 }
 

@@ -308,7 +308,15 @@ impl World {
                 self.stats.resyncs += 1;
                 self.hosts[h].store.replace_all(&rows, root).unwrap()
             }
-            Action::ModeChanged(_) | Action::App(DcdbAction::CorosyncConf { .. }) => {}
+            // No node of the world heals; a mismatch leaves (its own
+            // action), which the invariants judge.
+            Action::ModeChanged(_)
+            | Action::App(
+                DcdbAction::CorosyncConf { .. }
+                | DcdbAction::Healed
+                | DcdbAction::NotTheSource
+                | DcdbAction::ChecksumMismatch,
+            ) => {}
         }
     }
 
