@@ -10,11 +10,9 @@ use std::time::Duration;
 use ccfs_testnet::{ccfs_command, Cluster};
 
 use super::disk::{through_holder, SmallDisk};
-use crate::cluster_common::{ccfs_bin, wait_until, Daemon, T};
-
-/// How long a killed daemon may take to be reaped before it counts as
-/// stuck (SIGKILL, then nothing it does can delay its exit but the kernel).
-const DIE: Duration = Duration::from_secs(10);
+use crate::cluster_common::{
+    ccfs_bin, kill_and_reap, wait_freed_by, wait_until, Daemon, STUCK_AFTER, T,
+};
 
 pub struct World {
     pub c: Cluster,
@@ -74,22 +72,21 @@ impl World {
     /// SIGKILL node `n`'s daemon, start a new one after `hold_ms`.
     pub fn kill_daemon(&mut self, n: u32, hold_ms: u64) {
         self.count("kill_daemon");
-        let old = self.d[idx(n)].pid;
-        signal(old, libc::SIGKILL);
-        let exited = self.c.node_mut(n).wait_exit(old, DIE).is_ok();
+        let pid = self.d[idx(n)].pid;
+        signal(pid, libc::SIGKILL);
+        let exited = self.c.node_mut(n).wait_exit(pid, STUCK_AFTER).is_ok();
         if !exited {
             // The case the next daemon must untangle (stale_fuse.rs).
             self.stuck += 1;
-            eprintln!("chaos: killed daemon {old} of node{n} cannot exit");
+            eprintln!("chaos: killed daemon {pid} of node{n} cannot exit");
         }
         sleep_ms(hold_ms);
-        self.d[idx(n)] = Daemon::start(&mut self.c, n);
+        let new = Daemon::spawn(&mut self.c, n);
+        let old = std::mem::replace(&mut self.d[idx(n)], new);
         if !exited {
-            self.c
-                .node_mut(n)
-                .wait_exit(old, T)
-                .unwrap_or_else(|e| panic!("killed daemon {old} still stuck: {e}"));
+            wait_freed_by(&mut self.c, &old, &self.d[idx(n)]);
         }
+        self.d[idx(n)].wait_mounted();
     }
 
     /// Stop (SIGTERM) or kill (SIGKILL) node `n`'s corosync under its
@@ -193,22 +190,10 @@ impl World {
         }
     }
 
-    /// Kill every daemon, unsticking any that cannot exit by aborting its
-    /// FUSE connection from inside its node (as the next daemon would).
+    /// Kill every daemon, unsticking any that cannot exit.
     fn kill_daemons(&mut self) {
         for x in std::mem::take(&mut self.d) {
-            signal(x.pid, libc::SIGKILL);
-            if self.c.node_mut(x.nodeid).wait_exit(x.pid, DIE).is_ok() {
-                continue;
-            }
-            let script = format!(
-                "grep -q fusectl /proc/mounts || mount -t fusectl fusectl /sys/fs/fuse/connections; \
-                 dev=$(awk '$5 == \"{m}\" {{ print $3 }}' /proc/self/mountinfo | tail -1); \
-                 echo 1 > /sys/fs/fuse/connections/$(( ${{dev%%:*}} << 20 | ${{dev##*:}} ))/abort",
-                m = x.mount.display()
-            );
-            let _ = self.c.run(x.nodeid, &["sh", "-c", &script]);
-            if self.c.node_mut(x.nodeid).wait_exit(x.pid, DIE).is_err() {
+            if !kill_and_reap(&mut self.c, &x) {
                 eprintln!("chaos: daemon {} of node{} cannot exit", x.pid, x.nodeid);
             }
         }
