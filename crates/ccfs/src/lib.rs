@@ -22,4 +22,5 @@ pub mod quorum;
 pub mod render;
 pub mod services;
 pub mod signals;
+pub mod stale_fuse;
 pub mod status_files;

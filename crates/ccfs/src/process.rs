@@ -45,8 +45,13 @@ pub struct InstanceLock {
 impl InstanceLock {
     /// Open/create `path` (0600) and take an exclusive flock without
     /// blocking; retry once per second, `retries` times (C: 10 retries,
-    /// one "trying again" message), then fail.
-    pub fn acquire(path: &Path, retries: u32) -> Result<InstanceLock, ProcessError> {
+    /// one "trying again" message), then fail. `on_busy` runs after each
+    /// failed try (the daemon frees a holder that cannot finish dying).
+    pub fn acquire(
+        path: &Path,
+        retries: u32,
+        mut on_busy: impl FnMut(),
+    ) -> Result<InstanceLock, ProcessError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -68,6 +73,7 @@ impl InstanceLock {
                 tracing::error!("unable to acquire pmxcfs lock - trying again");
             }
             if attempt < retries {
+                on_busy();
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
@@ -338,13 +344,13 @@ mod tests {
     fn second_lock_fails_without_retries() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lock");
-        let first = InstanceLock::acquire(&path, 0).unwrap();
+        let first = InstanceLock::acquire(&path, 0, || ()).unwrap();
         assert!(matches!(
-            InstanceLock::acquire(&path, 0),
+            InstanceLock::acquire(&path, 0, || ()),
             Err(ProcessError::Locked(_))
         ));
         drop(first);
-        assert!(InstanceLock::acquire(&path, 0).is_ok());
+        assert!(InstanceLock::acquire(&path, 0, || ()).is_ok());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::process::{self, DatabaseLock, Forked, InstanceLock, ProcessError, Rea
 use crate::quorum::Quorum;
 use crate::services::Services;
 use crate::signals::{self, ShutdownSignals, Stop};
+use crate::stale_fuse;
 use crate::status_files::StatusFiles;
 use ccfs_kvstore::RrdFiles;
 
@@ -167,7 +168,9 @@ fn serve(
     // thread waits for them (a thread without the mask would die of them).
     let signals = ShutdownSignals::block().map_err(DaemonError::Thread)?;
     process::create_dirs(opts, gid)?;
-    let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES)?;
+    let _lock = InstanceLock::acquire(&opts.lock_file, LOCK_RETRIES, || {
+        stale_fuse::release_dying_holder(&opts.lock_file, &opts.mount);
+    })?;
     let db_existed = opts.db.exists();
     let mut db_lock = DatabaseLock::acquire(&opts.db)?;
     let (

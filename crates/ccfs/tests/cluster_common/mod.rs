@@ -37,18 +37,35 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with more options on the command line.
     pub fn start_with(c: &mut Cluster, nodeid: u32, extra: &[&str]) -> Daemon {
+        let d = Daemon::spawn_with(c, nodeid, extra);
+        d.wait_mounted();
+        d
+    }
+
+    /// Start `ccfs -f` without waiting for it: the mount point may still
+    /// belong to a killed daemon that cannot exit, whose mount nothing may
+    /// touch before it is gone.
+    pub fn spawn(c: &mut Cluster, nodeid: u32) -> Daemon {
+        Daemon::spawn_with(c, nodeid, &[])
+    }
+
+    /// Like [`Daemon::spawn`], with more options on the command line.
+    pub fn spawn_with(c: &mut Cluster, nodeid: u32, extra: &[&str]) -> Daemon {
         let (dirs, mut args) = ccfs_command(c, nodeid, ccfs_bin()).expect("daemon dirs");
         args.extend(extra.iter().map(|a| a.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let sp = c.spawn_logged(nodeid, &refs).expect("spawn ccfs");
-        let d = Daemon {
+        Daemon {
             nodeid,
             pid: sp.pid,
             mount: dirs.mount,
-        };
-        let version = d.path(".version");
-        wait_until(&format!("node{nodeid} mounted"), || version.exists());
-        d
+        }
+    }
+
+    /// Wait until the mount answers.
+    pub fn wait_mounted(&self) {
+        let version = self.path(".version");
+        wait_until(&format!("node{} mounted", self.nodeid), || version.exists());
     }
 
     /// A path inside this daemon's mount, usable from the test process.
@@ -153,4 +170,53 @@ pub fn converge(d: &[Daemon]) -> usize {
         assert!(Instant::now() < deadline, "trees never converged");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// SIGKILL `d` and reap it. A daemon killed mid-create can be unable to
+/// exit (stale_fuse.rs): abort its FUSE connection, as the next daemon
+/// would, and reap it then. False if it stays even so (a teardown waiting
+/// for it would wait for ever).
+pub fn kill_and_reap(c: &mut Cluster, d: &Daemon) -> bool {
+    // SAFETY: kill(2) on a pid this test started and has not reaped.
+    unsafe { libc::kill(d.pid as libc::pid_t, libc::SIGKILL) };
+    if c.node_mut(d.nodeid).wait_exit(d.pid, DIE).is_ok() {
+        return true;
+    }
+    abort_fuse(c, d);
+    c.node_mut(d.nodeid).wait_exit(d.pid, DIE).is_ok()
+}
+
+/// How long a killed process may take to be reaped.
+pub const DIE: Duration = Duration::from_secs(10);
+/// A killed daemon not reaped by then is taken as stuck (a healthy one
+/// goes in milliseconds; a wrong guess only sends it the stuck way).
+pub const STUCK_AFTER: Duration = Duration::from_secs(3);
+
+/// Abort the FUSE connection on `d`'s mount point from inside its node
+/// (fusectl mounted there first if need be): what frees a killed daemon
+/// stuck in the kernel when no next daemon does.
+pub fn abort_fuse(c: &Cluster, d: &Daemon) {
+    let script = format!(
+        "grep -q fusectl /proc/mounts || mount -t fusectl fusectl /sys/fs/fuse/connections; \
+         dev=$(awk '$5 == \"{m}\" {{ print $3 }}' /proc/self/mountinfo | tail -1); \
+         echo 1 > /sys/fs/fuse/connections/$(( ${{dev%%:*}} << 20 | ${{dev##*:}} ))/abort",
+        m = d.mount.display()
+    );
+    let _ = c.run(d.nodeid, &["sh", "-c", &script]);
+}
+
+/// After SIGKILL of `old` found it unable to exit: the daemon `new` just
+/// spawned on the same node must free it (stale_fuse.rs) before anyone
+/// touches the mount. Panics (after freeing it by hand) if it does not.
+pub fn wait_freed_by(c: &mut Cluster, old: &Daemon, new: &Daemon) {
+    if c.node_mut(old.nodeid).wait_exit(old.pid, T).is_ok() {
+        return;
+    }
+    abort_fuse(c, old);
+    let gone = c.node_mut(old.nodeid).wait_exit(old.pid, DIE).is_ok();
+    panic!(
+        "node{}: the killed daemon {} stayed stuck after daemon {} started \
+         (gone once aborted by hand: {gone})",
+        old.nodeid, old.pid, new.pid
+    );
 }
