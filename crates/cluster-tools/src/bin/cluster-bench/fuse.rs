@@ -110,11 +110,18 @@ pub fn run(ccfs: &str, rejoins: usize) {
     );
 
     // PVE's way of writing a config (PVE::Tools::file_set_contents): write
-    // "<file>.tmp.<pid>" (O_CREAT|O_TRUNC), close, rename it over the file.
+    // "<file>.tmp.<pid>" (O_CREAT|O_TRUNC), close, rename it over the file;
+    // a VM config in the node's directory (`local` links to it), so the
+    // VMID rules run too.
     const REPLACES: usize = 1000;
-    fs::create_dir(d[0].path("qemu-server")).expect("mkdir qemu-server");
-    let conf = d[0].path("qemu-server/100.conf");
-    let tmp = d[0].path(&format!("qemu-server/100.conf.tmp.{}", std::process::id()));
+    let local = fs::read_link(d[0].path("local")).expect("the local link");
+    let vms = local.join("qemu-server");
+    fs::create_dir_all(d[0].path(&vms.to_string_lossy())).expect("mkdir qemu-server");
+    let conf = d[0].path(&vms.join("100.conf").to_string_lossy());
+    let tmp = d[0].path(
+        &vms.join(format!("100.conf.tmp.{}", std::process::id()))
+            .to_string_lossy(),
+    );
     let config = vec![b'p'; 2048];
     let start = Instant::now();
     for _ in 0..REPLACES {
