@@ -168,6 +168,15 @@ impl Drop for Mounted {
             let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
         }
         if let Some(w) = &self.workdir {
+            // A daemon killed before its shutdown ended leaves its export
+            // and snapshot mounts behind (dead): detach those too.
+            for sub in ["exports", "snapshots"] {
+                for e in fs::read_dir(w.join(sub)).into_iter().flatten().flatten() {
+                    if is_fuse_mount(&e.path()) {
+                        let _ = Command::new("umount").arg("-l").arg(e.path()).status();
+                    }
+                }
+            }
             if !is_fuse_mount(&self.mount) {
                 let _ = fs::remove_dir_all(w);
             }

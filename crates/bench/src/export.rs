@@ -1,5 +1,6 @@
 //! `--export`: the loops of `measure` through an rw export mount of the
-//! same daemon, next to the main mount's figures.
+//! same daemon, next to the main mount's figures, then both in alternating
+//! rounds (`paired.rs`).
 
 use std::path::Path;
 use std::process::Command;
@@ -52,6 +53,15 @@ pub fn measure_export(
     }
     let export = measure(&dir, mounted.pid)?;
     let _ = std::fs::remove_dir_all(dir.join("ccfs-bench"));
+    // The same steps in alternating rounds: A is the main mount, B the
+    // export (the figure to quote on a loaded machine).
+    let (a, b) = (
+        mounted.mount.join("ccfs-bench-pair"),
+        dir.join("ccfs-bench-pair"),
+    );
+    let paired = crate::paired::compare(mounted.pid, &a, &b)?;
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
     let mut ratio = serde_json::Map::new();
     for k in RATES {
         let (m, e) = (&main[k]["per_second"], &export[k]["per_second"]);
@@ -62,5 +72,10 @@ pub fn measure_export(
             );
         }
     }
-    Ok(json!({ "main": main, "export": export, "export_vs_main": ratio }))
+    Ok(json!({
+        "main": main,
+        "export": export,
+        "export_vs_main": ratio,
+        "interleaved_main_a_export_b": paired,
+    }))
 }

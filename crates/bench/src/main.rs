@@ -5,6 +5,7 @@
 //! ccfs-bench --ccfs target/release/ccfs [--dir /var/tmp] [--ccfs-arg ARG]...
 //! ccfs-bench --mount /etc/pve -- pmxcfs -f -l     # any daemon command line
 //! ccfs-bench --ccfs target/release/ccfs --export   # also through an export mount
+//! ccfs-bench --ccfs target/release/ccfs --quota [--quota-prefill 2000]
 //! ```
 //!
 //! `--tree 20000` measures only a 20,000-file tree on a fresh daemon: RSS,
@@ -15,11 +16,16 @@
 //!
 //! `--export` runs the same loops a second time through an rw export of
 //! the subtree `bench` (`ccfs export add`), and reports the export's rates
-//! as a fraction of the main mount's.
+//! as a fraction of the main mount's, then both in alternating rounds.
+//! `--quota` measures creates (and the other steps) in a subtree with a
+//! quota against one without, in alternating rounds: the cost of the
+//! quota check.
 
 mod daemon;
 mod export;
 mod ipc;
+mod paired;
+mod quota;
 mod tree;
 
 use serde_json::{json, Value};
@@ -44,11 +50,14 @@ struct Args {
     ipc_name: Option<String>,
     /// `--tree N`: only the N-file tree figures (tree.rs).
     tree: Option<usize>,
+    quota: bool,
+    /// Files put into each subtree before the `--quota` rounds.
+    quota_prefill: usize,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ccfs-bench --ccfs PATH [--dir DISK_DIR] [--ccfs-arg ARG]... [--export | --tree N]\n       ccfs-bench --mount DIR [--ipc-name NAME] -- COMMAND [ARGS...]"
+        "usage: ccfs-bench --ccfs PATH [--dir DISK_DIR] [--ccfs-arg ARG]... [--export] [--quota [--quota-prefill N]] [--tree N]\n       ccfs-bench --mount DIR [--ipc-name NAME] -- COMMAND [ARGS...]"
     );
     std::process::exit(2)
 }
@@ -63,6 +72,8 @@ fn parse_args() -> Args {
         export: false,
         ipc_name: None,
         tree: None,
+        quota: false,
+        quota_prefill: 2000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -81,11 +92,18 @@ fn parse_args() -> Args {
                         .unwrap_or_else(|| usage()),
                 )
             }
+            "--quota" => a.quota = true,
+            "--quota-prefill" => {
+                a.quota_prefill = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--" => a.command = it.by_ref().collect(),
             _ => usage(),
         }
     }
-    if a.ccfs.is_none() == a.command.is_empty() || (a.export && a.ccfs.is_none()) {
+    if a.ccfs.is_none() == a.command.is_empty() || ((a.export || a.quota) && a.ccfs.is_none()) {
         usage();
     }
     a
@@ -326,6 +344,12 @@ fn main() {
     let _ = fs::remove_dir_all(mounted.mount.join("ccfs-bench"));
     if let (true, Some(bin), Ok(main)) = (args.export, &args.ccfs, &result) {
         result = export::measure_export(bin, &work, &mounted, main.clone(), measure);
+    }
+    if let (true, Some(bin), Ok(figures)) = (args.quota, &args.ccfs, &mut result) {
+        match quota::measure_quota(bin, &work, &mounted, args.quota_prefill) {
+            Ok(q) => figures["quota"] = q,
+            Err(e) => result = Err(e),
+        }
     }
     drop(mounted);
     report(&args, t0, result);

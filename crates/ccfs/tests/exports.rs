@@ -412,3 +412,53 @@ fn mounts_follow_the_exports_file_and_none_is_left_behind() {
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(!b.exists(), "the mount point was removed");
 }
+
+/// An export's own changes are not sent back to its kernel (it made them),
+/// but every other kernel is told: a second export of the same subtree and
+/// the main mount, all with their caches filled first.
+#[test]
+fn an_exports_own_changes_are_known_to_it_and_told_to_the_others() {
+    let n = Node::start();
+    n.mkdir_p("exports/shared");
+    n.write("exports/shared/a.conf", b"a\n");
+    let one = add(&n, &["one", "exports/shared", "--rw"]);
+    let two = add(&n, &["two", "exports/shared", "--rw"]);
+    let main = n.p("exports/shared");
+    for dir in [&one, &two, &main] {
+        assert_eq!(names(dir), ["a.conf"]);
+        assert_eq!(fs::read(dir.join("a.conf")).unwrap(), b"a\n");
+        assert!(!dir.join("b.conf").exists());
+    }
+    // Through the first export: its own kernel knows at once (no wait).
+    fs::write(one.join("b.conf"), b"b\n").unwrap();
+    fs::write(one.join("a.conf"), b"a, longer\n").unwrap();
+    fs::create_dir(one.join("d")).unwrap();
+    fs::rename(one.join("b.conf"), one.join("d/b.conf")).unwrap();
+    assert_eq!(names(&one), ["a.conf", "d"]);
+    assert_eq!(names(&one.join("d")), ["b.conf"]);
+    assert_eq!(fs::read(one.join("a.conf")).unwrap(), b"a, longer\n");
+    assert_eq!(fs::metadata(one.join("a.conf")).unwrap().len(), 10);
+    // The others are told.
+    let soon = Duration::from_secs(2);
+    for dir in [&two, &main] {
+        assert!(wait_for(soon, || names(dir) == ["a.conf", "d"]), "{dir:?}");
+        assert!(wait_for(soon, || fs::read(dir.join("a.conf")).ok()
+            == Some(b"a, longer\n".to_vec())));
+        assert!(wait_for(soon, || dir.join("d/b.conf").exists()));
+        assert!(!dir.join("b.conf").exists());
+    }
+    // Removed and truncated through the first: the same.
+    fs::remove_file(one.join("d/b.conf")).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(one.join("a.conf"))
+        .unwrap();
+    assert!(names(&one.join("d")).is_empty());
+    assert_eq!(fs::read(one.join("a.conf")).unwrap(), b"");
+    for dir in [&two, &main] {
+        assert!(wait_for(soon, || names(&dir.join("d")).is_empty()));
+        assert!(wait_for(soon, || fs::read(dir.join("a.conf")).ok()
+            == Some(Vec::new())));
+    }
+}

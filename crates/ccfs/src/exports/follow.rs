@@ -2,7 +2,9 @@
 //! change is a record on the node's change stream, whoever made it (the
 //! main mount, IPC, the cluster, this or another export), so each live
 //! export forgets what a change touched in its subtree: the names in their
-//! directories, the entry's attributes and pages. Sent from the mount
+//! directories, the entry's attributes and pages. What the export's own
+//! kernel asked for is skipped (local mode tags it; in a cluster it comes
+//! back as an untagged delivery and is forgotten, which is only slower). Sent from the mount
 //! thread, never from a request handler (a notification sent while the
 //! kernel waits for that handler can deadlock).
 
@@ -57,9 +59,15 @@ impl LiveView {
         });
     }
 
-    /// What `set` makes this view's kernel forget.
+    /// What `set` makes this view's kernel forget: nothing if the view
+    /// made it (the kernel sent that request and has the answer: the
+    /// entry it created, the name it removed or moved, the size it wrote;
+    /// telling it again only costs it a fresh lookup or getattr).
     pub fn forget(&self, set: &ChangeSet) -> Vec<Forget> {
         let mut out = Vec::new();
+        if set.made_by == Some(self.tag) {
+            return out;
+        }
         let top = self.top_inode();
         for r in &set.records {
             let a = &r.applied;

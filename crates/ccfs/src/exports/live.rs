@@ -5,10 +5,13 @@
 //! [`Scope`] before anything is read or changed, so an entry that was
 //! moved out of the subtree (through the main mount) is gone here too.
 //!
-//! Changes go through the node's one writer path as `Origin::Other`: the
-//! main mount's kernel did not make them and must forget what it cached.
+//! Changes go through the node's one writer path as `Origin::Export` with
+//! the view's tag: the main mount's kernel did not make them and must
+//! forget what it cached; this view's kernel did, and is not told again
+//! (`follow.rs`), as the main mount's kernel is not told of its own.
 
 use std::ffi::OsStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +40,13 @@ pub struct LiveView {
     pub(super) dirs: OpenDirs,
     /// Files opened with O_TRUNC whose truncate is not paid yet.
     pub(super) owed: super::owed::Owed,
+    /// What the changes this view makes are tagged with (unique per view:
+    /// two exports of one subtree still tell each other's kernels).
+    pub(super) tag: u64,
 }
+
+/// The next view's tag.
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
 /// An entry the view serves: its inode and tree path.
 pub(super) struct Place {
@@ -60,7 +69,13 @@ impl LiveView {
             files: OpenFiles::default(),
             dirs: OpenDirs::default(),
             owed: Default::default(),
+            tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// Who the view's changes are from, on the writer path.
+    pub(super) fn origin(&self) -> Origin {
+        Origin::Export(self.tag)
     }
 
     pub(super) fn look(&self) -> Look {
@@ -219,14 +234,14 @@ impl LiveView {
     pub(super) fn do_mkdir(&self, parent: u64, name: &OsStr) -> R<(FileAttr, Duration)> {
         self.check_writable()?;
         let path = self.named(parent, name, Errno::EACCES)?;
-        self.node.mkdir(Origin::Other, &path).map_err(node_errno)?;
+        self.node.mkdir(self.origin(), &path).map_err(node_errno)?;
         self.attr_at(&path)
     }
 
     pub(super) fn do_create(&self, parent: u64, name: &OsStr) -> R<(FileAttr, Duration)> {
         self.check_writable()?;
         let path = self.named(parent, name, Errno::EACCES)?;
-        let inode = self.node.create(Origin::Other, &path).map_err(node_errno)?;
+        let inode = self.node.create(self.origin(), &path).map_err(node_errno)?;
         self.files.opened(inode, None);
         self.attr_at(&path)
     }
@@ -246,7 +261,7 @@ impl LiveView {
         self.node.settle_or_log(inode);
         self.owed.take(inode);
         let kept = self.content_if_open(inode);
-        self.node.delete(Origin::Other, &path).map_err(node_errno)?;
+        self.node.delete(self.origin(), &path).map_err(node_errno)?;
         if let Some(data) = kept {
             self.files.orphan(inode, data);
         }
@@ -300,7 +315,7 @@ impl LiveView {
         }
         let kept = replaced.and_then(|i| self.content_if_open(i).map(|d| (i, d)));
         self.node
-            .rename(Origin::Other, &from, &to)
+            .rename(self.origin(), &from, &to)
             .map_err(node_errno)?;
         if let Some((inode, data)) = kept {
             self.files.orphan(inode, data);

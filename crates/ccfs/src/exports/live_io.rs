@@ -13,7 +13,7 @@ use super::live::{node_errno, LiveView, Place, R};
 use super::look::{chmod_allowed, chown_allowed};
 use super::space::{self, Space};
 use crate::fuse::TREE_TTL;
-use crate::node::{unix_now, Durability, Origin};
+use crate::node::{unix_now, Durability};
 
 /// Requested attribute changes of one setattr call.
 pub struct SetAttr {
@@ -62,7 +62,7 @@ impl LiveView {
             } else {
                 // A reader's handle has no flush: committed now.
                 self.node
-                    .write(Origin::Other, Durability::Now, &p.path, 0, &[], true)
+                    .write(self.origin(), Durability::Now, &p.path, 0, &[], true)
                     .map_err(node_errno)?;
             }
         }
@@ -180,7 +180,7 @@ impl LiveView {
                 Durability::Now
             };
             self.node
-                .write(Origin::Other, durability, &p.path, size, &[], true)
+                .write(self.origin(), durability, &p.path, size, &[], true)
                 .map_err(node_errno)?;
         }
         if let Some(t) = s.mtime {
@@ -189,7 +189,7 @@ impl LiveView {
                 TimeOrNow::SpecificTime(t) => secs(t),
             };
             self.node
-                .set_mtime(Origin::Other, &p.path, mtime)
+                .set_mtime(self.origin(), &p.path, mtime)
                 .map_err(node_errno)?;
         }
         Ok((self.attr_of(ino)?, TREE_TTL))

@@ -13,7 +13,7 @@ use ccfs_memdb::Inode;
 use fuser::Errno;
 
 use super::live::{node_errno, LiveView, R};
-use crate::node::{Durability, Origin};
+use crate::node::Durability;
 
 /// Files of one export that owe a truncate to zero.
 #[derive(Default)]
@@ -45,7 +45,7 @@ impl LiveView {
         }
         match self
             .node
-            .write(Origin::Other, Durability::Deferred, path, 0, &[], true)
+            .write(self.origin(), Durability::Deferred, path, 0, &[], true)
         {
             Ok(_) => Ok(()),
             Err(e) if e.errno() == libc::ENOENT => Ok(()),
@@ -80,7 +80,7 @@ impl LiveView {
         let result = self
             .node
             .write(
-                Origin::Other,
+                self.origin(),
                 Durability::Deferred,
                 path,
                 offset,

@@ -53,9 +53,13 @@ impl Node {
         let effects = st.db.take_changes();
         let effects = match origin {
             Origin::Kernel => Vec::new(),
-            Origin::Other => effects,
+            Origin::Other | Origin::Export(_) => effects,
         };
-        self.publish(&mut st, Source::Local, effects);
+        let made_by = match origin {
+            Origin::Export(tag) => Some(tag),
+            Origin::Kernel | Origin::Other => None,
+        };
+        self.publish(&mut st, Source::Local, effects, made_by);
         let value = result?;
         match durability {
             Durability::Now => self.commit(st)?,
@@ -68,8 +72,18 @@ impl Node {
 
     /// Publish what the tree recorded since the last call, with the tree
     /// lock held: the stream sees versions in order.
-    fn publish(&self, st: &mut State, source: Source, effects: Vec<ccfs_memdb::Change>) {
+    fn publish(
+        &self,
+        st: &mut State,
+        source: Source,
+        effects: Vec<ccfs_memdb::Change>,
+        made_by: Option<u64>,
+    ) {
         let applied = st.db.take_applied();
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe(&st.db, &applied);
         let records = applied
             .into_iter()
             .map(|applied| {
@@ -86,6 +100,7 @@ impl Node {
             records,
             effects,
             quorum: None,
+            made_by,
         });
     }
 
@@ -100,7 +115,7 @@ impl Node {
             };
             f(&mut tree);
         }
-        self.publish(&mut st, Source::Delivered, Vec::new());
+        self.publish(&mut st, Source::Delivered, Vec::new(), None);
     }
 
     /// Changes the cluster applied that the kernel did not make itself.

@@ -18,6 +18,7 @@ mod health;
 mod ops;
 mod owed;
 pub mod quota;
+mod quota_usage;
 pub mod stream;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockWriteGuard};
@@ -117,6 +118,12 @@ pub enum Durability {
 pub enum Origin {
     Kernel,
     Other,
+    /// An export mount (its tag, `exports/live.rs`): the main mount's
+    /// kernel did not make the change and must forget, the export's own
+    /// kernel did. Local mode tags the published set with it so that the
+    /// export skips its own changes; in a cluster they come back as
+    /// deliveries, untagged, and are forgotten like any other.
+    Export(u64),
 }
 
 /// How long deferred data may stay uncommitted.
@@ -163,6 +170,9 @@ pub struct Node {
     owed: OwedTruncates,
     /// The subtree quotas of the tree's quota file, parsed once per version.
     quotas: quota::QuotaCache,
+    /// What each quota subtree holds, kept running from the applied
+    /// changes. Locked after the tree lock (read or write), never before.
+    usage: Mutex<quota_usage::RunningUsage>,
     health: CommitHealth,
     /// How long each SQLite commit took (`commit.rs`), for the metrics.
     commit_latency: Histogram,
@@ -200,6 +210,7 @@ impl Node {
             before_commit: OnceLock::new(),
             owed: OwedTruncates::default(),
             quotas: quota::QuotaCache::default(),
+            usage: Mutex::default(),
             health: CommitHealth::default(),
             commit_latency: Histogram::new(),
         }
@@ -285,7 +296,7 @@ impl Node {
                 let request = Request::Op(op);
                 let sent = match origin {
                     Origin::Kernel => c.submit_quiet(request),
-                    Origin::Other => c.submit(request),
+                    Origin::Other | Origin::Export(_) => c.submit(request),
                 };
                 sent.map_err(NodeError::from_cluster)
             }
@@ -311,7 +322,11 @@ impl Node {
     /// The quota gate (quota.rs), with the refused subtree in the log.
     fn check_quota(&self, db: &Memdb, op: &Op) -> NodeResult<()> {
         let quotas = self.quotas.get(db);
-        quota::check(db, &quotas, op).map_err(|e| {
+        if quotas.is_empty() {
+            return Ok(());
+        }
+        let mut running = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        quota::check_with(db, &quotas, op, |i| running.usage(db, &quotas, i)).map_err(|e| {
             tracing::warn!(
                 "quota of '{}' exceeded by a change of {}: {} would be {} > {}",
                 e.subtree,

@@ -114,7 +114,7 @@ pub fn normalize(path: &str) -> String {
 }
 
 /// Whether `path` is `subtree` itself or below it.
-fn below(path: &str, subtree: &str) -> bool {
+pub(super) fn below(path: &str, subtree: &str) -> bool {
     subtree.is_empty()
         || path == subtree
         || (path.starts_with(subtree) && path.as_bytes().get(subtree.len()) == Some(&b'/'))
@@ -168,13 +168,25 @@ fn growth(db: &Memdb, op: &Op) -> Vec<(String, i64, u64)> {
     }
 }
 
-/// Check `op` against every quota whose subtree it touches.
+/// Check `op` against every quota whose subtree it touches, each
+/// subtree's usage found by a walk.
 pub fn check(db: &Memdb, quotas: &[Quota], op: &Op) -> Result<(), Exceeded> {
+    check_with(db, quotas, op, |i| usage(db, &quotas[i].path))
+}
+
+/// `check` with the usage of `quotas[i]` from `usage_of(i)` (the node keeps
+/// it running: `quota_usage.rs`); asked only of subtrees the change grows.
+pub fn check_with(
+    db: &Memdb,
+    quotas: &[Quota],
+    op: &Op,
+    mut usage_of: impl FnMut(usize) -> Usage,
+) -> Result<(), Exceeded> {
     if quotas.is_empty() {
         return Ok(());
     }
     let parts = growth(db, op);
-    for q in quotas {
+    for (i, q) in quotas.iter().enumerate() {
         let mut bytes = 0i64;
         let mut entries = 0u64;
         for (path, b, e) in &parts {
@@ -193,7 +205,7 @@ pub fn check(db: &Memdb, quotas: &[Quota], op: &Op) -> Result<(), Exceeded> {
         if bytes <= 0 && entries == 0 {
             continue;
         }
-        let now = usage(db, &q.path);
+        let now = usage_of(i);
         if let Some(limit) = q.bytes {
             let would_be = (now.bytes as i64 + bytes).max(0) as u64;
             if bytes > 0 && would_be > limit {

@@ -38,6 +38,9 @@ pub struct ChangeSet {
     pub effects: Vec<Change>,
     /// The quorate flag changed: every reported mode changed.
     pub quorum: Option<bool>,
+    /// The export whose request made these changes (`Origin::Export`):
+    /// its kernel knows them already.
+    pub made_by: Option<u64>,
 }
 
 impl ChangeSet {
