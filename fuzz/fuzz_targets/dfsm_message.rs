@@ -1,7 +1,8 @@
 //! One CPG message as a peer could send it: the dfsm envelope, then every
 //! payload decoder a receiver might apply to its payload (dcdb fuse,
 //! unlock and UPDATE payloads, the memdb index, verify payloads, kvstore
-//! UPDATE and cluster log LOG entries). Whatever decodes must re-encode to
+//! UPDATE and cluster log LOG entries), and ccfs's group-quorum
+//! announcement. Whatever decodes must re-encode to
 //! the same bytes (or, where C's format has don't-care bytes, decode again
 //! to the same value).
 #![no_main]
@@ -16,6 +17,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     envelope(data);
+    announcement(data);
     // The payload decoders are also fed the raw input, so that they are
     // fuzzed directly and not only behind a valid header.
     payload(data);
@@ -23,6 +25,17 @@ fuzz_target!(|data: &[u8]| {
         payload(m.payload());
     }
 });
+
+/// A ccfs member's group-quorum announcement (crates/dfsm/src/votes.rs):
+/// what decodes re-encodes to an announcement that decodes the same.
+fn announcement(data: &[u8]) {
+    use ccfs_dfsm::votes::{decode_announce, encode_announce};
+    if let Some((epoch, votes)) = decode_announce(data) {
+        let time = BaseHeader::decode(data).map_or(0, |b| b.time);
+        let again = encode_announce(time, epoch, &votes);
+        assert_eq!(decode_announce(&again), Some((epoch, votes)));
+    }
+}
 
 fn envelope(data: &[u8]) {
     if let Ok(base) = BaseHeader::decode(data) {
