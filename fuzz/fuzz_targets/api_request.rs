@@ -34,7 +34,10 @@ fn check_path(p: &str) {
     if let Ok(n) = normalize(p, Path::new("/etc/pve")) {
         assert!(!n.split('/').any(|c| c == ".." || c == "."), "{n:?}");
         assert!(!n.starts_with('/') && !n.ends_with('/'), "{n:?}");
-        assert_eq!(normalize(&n, Path::new("/etc/pve")).ok().as_deref(), Some(n.as_str()));
+        assert_eq!(
+            normalize(&n, Path::new("/etc/pve")).ok().as_deref(),
+            Some(n.as_str())
+        );
         let relative = match p.strip_prefix("/etc/pve") {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
             _ => p,

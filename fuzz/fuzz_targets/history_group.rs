@@ -44,7 +44,9 @@ fn check(actions: &[Action]) {
             Action::Send(msg) => round_trip(msg),
             Action::ImportRecords { from, to, records } => {
                 assert!(from <= to, "range ({from}, {to}]");
-                assert!(records.iter().all(|(r, _)| r.version > *from && r.version <= *to));
+                assert!(records
+                    .iter()
+                    .all(|(r, _)| r.version > *from && r.version <= *to));
             }
             _ => {}
         }
