@@ -173,6 +173,9 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Action::ModeChanged(_)
                 | Action::App(DcdbAction::CorosyncConf { .. })
+                | Action::App(DcdbAction::Healed)
+                | Action::App(DcdbAction::NotTheSource)
+                | Action::App(DcdbAction::ChecksumMismatch)
                 | Action::Leave { .. } => {}
                 Action::Multicast { .. } => unreachable!("kept by the loopback"),
             }

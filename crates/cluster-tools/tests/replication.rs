@@ -217,10 +217,17 @@ fn service_started_before_corosync_refuses_writes_then_joins() {
     start_corosyncs(&mut c);
     // the 1 s retry of the service finds corosync and joins alone
     n1.wait_synced(1);
-    n1.ok("mkdir late");
-    assert_eq!(n1.ok("count late"), "0");
     let cmap = n1.wait("cmap", "cmap", |r| r.is_ok()).unwrap();
     assert!(cmap.starts_with("ccfstest 1 "), "{cmap}");
+    // Quorate for corosync (every node's corosync votes), but alone in the
+    // group: 1 of 3 votes, so the group quorum refuses writes
+    // (crates/dfsm/GROUP-QUORUM.md) until a second service joins.
+    assert_eq!(n1.cmd("mkdir late"), Err(EACCES));
+    let mut n2 = NodeProc::start(&mut c, 2);
+    n1.wait_synced(2);
+    n2.wait_synced(2);
+    n1.ok("mkdir late");
+    assert_eq!(n1.ok("count late"), "0");
 }
 
 const INJECT: &str = env!("CARGO_BIN_EXE_cpg-inject");
@@ -258,12 +265,22 @@ fn protocol_violations_make_members_leave_and_rejoin_or_stop() {
         "{s}"
     );
 
-    // Only a restart of the process brings a member back.
-    let pid = p[0].pid;
-    assert!(c.kill(1, pid));
-    p.remove(0);
+    // Only a restart of the process brings a member back. Alone in the
+    // group (the others stay stopped) it holds 1 of 3 votes: read-only
+    // under the group quorum until a second restarted process joins.
+    for (k, id) in [(0, 1), (0, 2)] {
+        let pid = p[k].pid;
+        assert!(c.kill(id, pid));
+        p.remove(k);
+    }
     let mut n1 = NodeProc::start(&mut c, 1);
     n1.wait_synced(1);
-    n1.ok("mkdir restarted");
+    n1.wait("cmap", "cmap", |r| r.is_ok()).unwrap();
+    assert_eq!(n1.cmd("mkdir restarted"), Err(EACCES));
     assert_eq!(n1.ok("count before"), "0");
+    let mut n2 = NodeProc::start(&mut c, 2);
+    n1.wait_synced(2);
+    n2.wait_synced(2);
+    n1.ok("mkdir restarted");
+    n2.wait_value("count restarted", "0");
 }

@@ -116,15 +116,15 @@ impl Group for Dcdb {
                 beyond.join(", ")
             );
         }
-        let votes = votes_of(&config);
-        *lock(&self.shared.config) = Some(config);
         // No action comes of it (no link needed): the next exchange
-        // announces these votes, and the writer's gate uses them at once.
+        // announces these votes, and the writer's gate uses them at once,
+        // before anyone can read the new configuration.
         let writable = {
             let mut core = lock(&self.shared.core);
-            let _ = self.shared.feed(&mut core, Event::Votes(votes));
+            let _ = self.shared.feed(&mut core, Event::Votes(votes_of(&config)));
             writable(&core)
         };
+        *lock(&self.shared.config) = Some(config);
         self.note_writable(writable);
     }
 
